@@ -1,0 +1,45 @@
+# listkit: `make sample` runs the main job on the bundled sample data; `make test` runs the test suite.
+# Both create .venv first (Python 3.11+ with venv; on Debian run as root and python3-venv is installed).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+OUT ?= out/sample
+
+.PHONY: setup sample test lint lab bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    rm -rf $(VENV); apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv \
+	    && $(PYTHON) -m venv $(VENV); \
+	  else echo "make: python3 -m venv failed; install your distribution's python3-venv package" >&2; exit 1; fi; }
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The report runs in Jupyter kernel "python3": make it this environment's interpreter.
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+setup: $(VENV)/.installed
+
+sample: setup
+	$(BIN)/listkit run --subscribers data/sample/subscribers.csv --events data/sample/events.csv --out $(OUT)
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+lab: setup
+	$(BIN)/python -m pip install --quiet -e '.[dev,lab]'
+	$(BIN)/jupyter lab notebooks/
+
+bench: setup
+	$(BIN)/python benchmarks/bench_addresses.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache

@@ -1,0 +1,126 @@
+"""The ``listkit`` command: ``run`` a list through the pipeline, or ``synth`` a realistic one.
+
+No logic lives here: arguments become a :class:`~listkit.policy.Policy` and calls to the public
+functions. Errors become one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from listkit.errors import ListkitError
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="listkit", description="Email list hygiene with explained outcomes."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="validate, score, segment and prune a list; write every output")
+    run.add_argument("--subscribers", required=True, type=Path, help="subscriber list (CSV or Parquet)")
+    run.add_argument("--events", type=Path, help="event history (CSV or Parquet)")
+    run.add_argument("--out", required=True, type=Path, help="output folder (replaced whole)")
+    run.add_argument("--as-of", help="scoring date (YYYY-MM-DD or ISO-8601); default: the latest event")
+    run.add_argument("--config", type=Path, help="policy TOML file")
+    run.add_argument(
+        "--encoding", help="text encoding of CSV inputs that are not UTF-8 or UTF-16 (e.g. cp1252)"
+    )
+    run.add_argument("--no-report", action="store_true", help="skip report.html (faster)")
+    run.add_argument("--sunset-days", type=int, help="inactivity window in days (365)")
+    run.add_argument("--sunset-min-deliveries", type=int, help="deliveries in the window before pruning (10)")
+    run.add_argument("--soft-bounce-limit", type=int, help="soft bounces in a row that prune (3)")
+    run.add_argument("--keep-role-accounts", action="store_true", help="keep role addresses with a warning")
+    run.add_argument(
+        "--keep-typo-domains", action="store_true", help="keep likely typo domains with a warning"
+    )
+    run.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+
+    synth = commands.add_parser("synth", help="write a realistic synthetic list and event log")
+    synth.add_argument("--subscribers", required=True, type=int, help="number of subscriber rows")
+    synth.add_argument("--out", required=True, type=Path, help="output folder")
+    synth.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
+    synth.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    synth.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``listkit`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        return _synth(args)
+    except ListkitError as error:
+        print(f"listkit: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("listkit: interrupted; the output folder was left as it was", file=sys.stderr)
+        return 130
+    except OSError as error:
+        print(
+            f"listkit: error: {error.filename or ''}: {error.strerror or error}; check the path",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    except Exception as error:
+        if args.debug:
+            raise
+        print(
+            f"listkit: internal error: {type(error).__name__}: {error}; rerun with --debug and report it",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+def _run(args: argparse.Namespace) -> int:
+    from listkit.export import export
+    from listkit.pipeline import run_files
+    from listkit.policy import Policy
+
+    policy = Policy.from_toml(args.config) if args.config else Policy()
+    policy = policy.replace(
+        sunset_days=args.sunset_days,
+        sunset_min_deliveries=args.sunset_min_deliveries,
+        soft_bounce_limit=args.soft_bounce_limit,
+        prune_role_accounts=False if args.keep_role_accounts else None,
+        prune_typo_domains=False if args.keep_typo_domains else None,
+    )
+    result = run_files(args.subscribers, args.events, policy=policy, as_of=args.as_of, encoding=args.encoding)
+    written = export(
+        result,
+        args.out,
+        inputs={"subscribers": args.subscribers, "events": args.events},
+        report=not args.no_report,
+    )
+    print(repr(result))
+    segments = sorted(str(p) for name, p in written.items() if name.startswith("segments/"))
+    print(f"ledger:      {args.out / 'ledger.csv'}")
+    print(f"segments:    {', '.join(segments) or 'none (no row was kept)'}")
+    print(f"suppression: {args.out / 'suppression.csv'}")
+    if not args.no_report:
+        print(f"report:      {args.out / 'report.html'}")
+    print(f"manifest:    {args.out / 'manifest.json'}")
+    return 0
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from listkit.synth import synthesize, write_synthetic
+
+    data = synthesize(args.subscribers, seed=args.seed)
+    written = write_synthetic(data, args.out, format=args.format)
+    for name, path in sorted(written.items()):
+        print(f"{name}: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

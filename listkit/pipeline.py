@@ -1,0 +1,347 @@
+"""The pipeline: canonical frames in, one explained outcome per subscriber row out.
+
+:func:`run` is pure (frames and a :class:`~listkit.policy.Policy` in, a :class:`RunResult` out);
+:func:`run_files` reads the inputs first. Writing is :func:`listkit.export.export`'s job alone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from listkit.addresses import check_addresses
+from listkit.engagement import event_features, latest_event_time
+from listkit.merge_fields import is_placeholder_name
+from listkit.policy import Policy, parse_as_of
+from listkit.readers import read_events, read_subscribers
+from listkit.rules import REASON_CODES, SUPPRESSING_REASONS, flag
+from listkit.schema import EVENT_COLUMNS, SUBSCRIBER_COLUMNS
+from listkit.segments import segment
+
+#: The ledger's leading columns (the contract's, then listkit's evidence); merge fields, the
+#: ESP status and pass-through columns follow.
+LEDGER_COLUMNS = (
+    "source_row",
+    "email",
+    "email_normalized",
+    "outcome",
+    "segment",
+    "score",
+    "reasons",
+    "suggestion",
+    "duplicate_of",
+    "evidence",
+    "deliveries",
+    "deliveries_in_window",
+    "human_opens",
+    "clicks",
+    "machine_opens",
+    "last_engagement_at",
+    "last_bounce_at",
+    "last_bounce_status",
+    "complaint_at",
+    "unsubscribed_at",
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything one run decided, as frames; :func:`listkit.export.export` writes it out.
+
+    ledger: one row per input subscriber row, sorted by ``source_row`` (all columns of the run).
+    suppression: addresses never to mail again, with the reasons, sorted by address.
+    passthrough: names of the input's extra columns, in input order.
+    event_stats: counts about the event log (rows used, after ``as_of``, for unknown addresses...).
+    """
+
+    ledger: pl.DataFrame
+    suppression: pl.DataFrame
+    policy: Policy
+    as_of: datetime
+    passthrough: tuple[str, ...] = ()
+    event_stats: dict[str, Any] = field(default_factory=dict)
+
+    def segments(self) -> dict[str, pl.DataFrame]:
+        """Kept rows per segment, in the shape sending tools import (``email`` is the normalised address)."""
+        kept = self.ledger.filter(pl.col("outcome") == "keep")
+        columns = [
+            pl.col("email_normalized").alias("email"),
+            "first_name",
+            "last_name",
+            "signup_at",
+            "source",
+            "segment",
+            "score",
+            *self.passthrough,
+        ]
+        return {
+            name: kept.filter(pl.col("segment") == name).select(columns)
+            for name in sorted(kept["segment"].unique().to_list())
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """Counts per outcome, reason and segment (every known code listed, zero or not)."""
+        ledger = self.ledger
+        reason_counts = (
+            ledger.select(pl.col("reasons").str.split(";").explode())
+            .filter(pl.col("reasons") != "")
+            .group_by("reasons")
+            .len()
+        )
+        by_reason = dict.fromkeys(REASON_CODES, 0) | dict(reason_counts.iter_rows())
+        segments = ledger.filter(pl.col("outcome") == "keep").group_by("segment").len().sort("segment")
+        return {
+            "input_rows": ledger.height,
+            "outcome": {
+                "keep": int((ledger["outcome"] == "keep").sum()),
+                "prune": int((ledger["outcome"] == "prune").sum()),
+            },
+            "reason": by_reason,
+            "segment": dict(segments.iter_rows()),
+            "suppression_rows": self.suppression.height,
+            "events": self.event_stats,
+        }
+
+    def funnel(self) -> list[tuple[str, int]]:
+        """Rows left after each family of checks, from the input to the mailable list."""
+        codes = pl.col("reasons").str.split(";")
+
+        def without(*names: str) -> pl.Expr:
+            return ~codes.list.eval(pl.element().is_in(list(names))).list.any()
+
+        address = ("invalid_syntax", "no_mx", "disposable", "role_account", "typo_domain")
+        suppressed = ("unsubscribed", "complaint", "hard_bounce")
+        steps = [
+            ("input rows", pl.len()),
+            ("valid addresses", without(*address[:1]).sum()),
+            ("deliverable addresses", without(*address).sum()),
+            ("unique mailboxes", without(*address, "duplicate").sum()),
+            ("not suppressed", without(*address, "duplicate", *suppressed).sum()),
+            ("mailable (kept)", (pl.col("outcome") == "keep").sum()),
+        ]
+        counts = self.ledger.select(**{name: expr for name, expr in steps}).row(0)
+        return [(name, int(count)) for (name, _), count in zip(steps, counts, strict=True)]
+
+    def save(self, folder: str | Path) -> None:
+        """Store the result in ``folder`` (Parquet and JSON) for :meth:`load`; the report uses it."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.ledger.write_parquet(folder / "ledger.parquet")
+        self.suppression.write_parquet(folder / "suppression.parquet")
+        meta = {
+            "policy": self.policy.to_dict(),
+            "as_of": self.as_of.isoformat(),
+            "passthrough": list(self.passthrough),
+            "event_stats": self.event_stats,
+        }
+        (folder / "result.json").write_text(json.dumps(meta), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: str | Path) -> RunResult:
+        """Read a result stored by :meth:`save`."""
+        folder = Path(folder)
+        meta = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+        return cls(
+            ledger=pl.read_parquet(folder / "ledger.parquet"),
+            suppression=pl.read_parquet(folder / "suppression.parquet"),
+            policy=Policy().replace(**meta["policy"]),
+            as_of=datetime.fromisoformat(meta["as_of"]),
+            passthrough=tuple(meta["passthrough"]),
+            event_stats=meta["event_stats"],
+        )
+
+    def __repr__(self) -> str:
+        summary = self.summary()
+        reasons = ", ".join(f"{code} {n:,}" for code, n in summary["reason"].items() if n)
+        segments = ", ".join(f"{name} {n:,}" for name, n in summary["segment"].items())
+        return (
+            f"RunResult(as_of={self.as_of:%Y-%m-%d}, rows={summary['input_rows']:,}, "
+            f"keep={summary['outcome']['keep']:,}, prune={summary['outcome']['prune']:,}, "
+            f"suppression={summary['suppression_rows']:,})\n"
+            f"  reasons:  {reasons or 'none'}\n  segments: {segments or 'none'}"
+        )
+
+
+def run(
+    subscribers: pl.DataFrame,
+    events: pl.DataFrame | None = None,
+    *,
+    policy: Policy | None = None,
+) -> RunResult:
+    """Validate, score, flag and segment a list: one explained outcome per subscriber row.
+
+    ``subscribers`` and ``events`` are canonical frames (see :func:`listkit.read_subscribers` and
+    :func:`listkit.read_events`); ``events`` may be omitted for a list without history.
+    """
+    policy = policy or Policy()
+    events = events if events is not None else pl.DataFrame(schema=EVENT_COLUMNS)
+    as_of = _resolve_as_of(policy, subscribers, events)
+
+    canonical = subscribers.select(list(SUBSCRIBER_COLUMNS))
+    addresses = check_addresses(subscribers["email"])
+    rows = pl.concat([canonical, addresses], how="horizontal")
+    if "suggestion" not in rows.columns:
+        rows = rows.with_columns(suggestion=pl.lit(None, dtype=pl.String))
+    # A list without first names at all is not a list of placeholder names.
+    has_names = subscribers["first_name"].null_count() < subscribers.height
+    rows = rows.with_columns(
+        dns_status=pl.lit(None, dtype=pl.String),
+        placeholder_name=is_placeholder_name(pl.col("first_name")) if has_names else pl.lit(False),
+    )
+
+    event_keys = _event_mailbox_keys(events)
+    features = event_features(events, event_keys.select("email", "mailbox_key"), as_of=as_of, policy=policy)
+    rows = rows.join(features, on="mailbox_key", how="left", nulls_equal=False).sort("source_row")
+    flagged = flag(rows, policy=policy)
+    kept = flagged["outcome"] == "keep"
+    segment_names = segment(flagged.filter(kept), policy=policy, as_of=as_of)
+    flagged = _attach_segments(flagged, kept, segment_names)
+
+    merge_fields = [c for c in SUBSCRIBER_COLUMNS if c not in ("source_row", "email")]
+    extras = _passthrough_columns(subscribers, reserved={*LEDGER_COLUMNS, *merge_fields})
+    passthrough = tuple(extras.columns[1:])
+    ledger = (
+        flagged.select(*LEDGER_COLUMNS, *merge_fields)
+        .join(extras, on="source_row", how="left")
+        .sort("source_row")
+    )
+    return RunResult(
+        ledger=ledger,
+        suppression=_suppression(flagged, features, event_keys),
+        policy=policy,
+        as_of=as_of,
+        passthrough=passthrough,
+        event_stats=_event_stats(events, event_keys, features, flagged, as_of),
+    )
+
+
+def run_files(
+    subscribers: str | Path,
+    events: str | Path | None = None,
+    *,
+    policy: Policy | None = None,
+    config: str | Path | None = None,
+    as_of: str | datetime | None = None,
+    encoding: str | None = None,
+) -> RunResult:
+    """Read the input files and :func:`run` them. ``config`` is a policy TOML file; ``as_of`` overrides it."""
+    policy = policy or (Policy.from_toml(config) if config else Policy())
+    if as_of is not None:
+        policy = policy.replace(as_of=parse_as_of(as_of))
+    subscriber_frame = read_subscribers(subscribers, encoding=encoding)
+    event_frame = read_events(events, encoding=encoding) if events is not None else None
+    return run(subscriber_frame, event_frame, policy=policy)
+
+
+def _passthrough_columns(subscribers: pl.DataFrame, *, reserved: set[str]) -> pl.DataFrame:
+    """``source_row`` and the input's extra columns; a name listkit uses itself gets ``_input`` appended."""
+    extra = [c for c in subscribers.columns if c not in SUBSCRIBER_COLUMNS]
+    taken = set(subscribers.columns) | reserved
+    renamed = {}
+    for name in extra:
+        if name in reserved:
+            new = f"{name}_input"
+            while new in taken:
+                new += "_"
+            renamed[name] = new
+            taken.add(new)
+    return subscribers.select("source_row", *extra).rename(renamed)
+
+
+def _resolve_as_of(policy: Policy, subscribers: pl.DataFrame, events: pl.DataFrame) -> datetime:
+    """The policy's ``as_of``, else the latest event, else the latest sign-up (never the wall clock)."""
+    if policy.as_of is not None:
+        return policy.as_of
+    latest = latest_event_time(events) or subscribers["signup_at"].max()
+    return latest if isinstance(latest, datetime) else _EPOCH
+
+
+def _event_mailbox_keys(events: pl.DataFrame) -> pl.DataFrame:
+    """Each distinct raw event address with its mailbox key and normalised form (checked once each)."""
+    distinct = events.select(pl.col("email").unique().sort())
+    checked = check_addresses(distinct["email"]).select("mailbox_key", "email_normalized")
+    return pl.concat([distinct, checked], how="horizontal")
+
+
+def _attach_segments(flagged: pl.DataFrame, kept: pl.Series, names: pl.Series) -> pl.DataFrame:
+    """Put each kept row's segment name in ``segment`` (null on pruned rows)."""
+    kept_rows = flagged.filter(kept).select("source_row").with_columns(segment=names)
+    return flagged.join(kept_rows, on="source_row", how="left").sort("source_row")
+
+
+def _suppression(flagged: pl.DataFrame, features: pl.DataFrame, event_keys: pl.DataFrame) -> pl.DataFrame:
+    """Addresses never to mail again: suppressed list rows, and event-only addresses that must stop."""
+    reasons = pl.col("reasons").str.split(";")
+    listed = (
+        flagged.with_columns(
+            reason=reasons.list.eval(pl.element().filter(pl.element().is_in(SUPPRESSING_REASONS)))
+        )
+        .filter(pl.col("reason").list.len() > 0)
+        .select(
+            email=pl.coalesce("email_normalized", pl.col("email").str.strip_chars()),
+            reason=pl.col("reason").list.join(";"),
+        )
+    )
+    on_list = flagged["mailbox_key"].drop_nulls().unique()
+    from_events = (
+        features.filter(~pl.col("mailbox_key").is_in(on_list.implode()))
+        .with_columns(
+            reason=pl.concat_list(
+                pl.when(pl.col("unsubscribes") > 0).then(pl.lit("unsubscribed")),
+                pl.when(pl.col("complaints") > 0).then(pl.lit("complaint")),
+                pl.when(pl.col("hard_bounces") > 0).then(pl.lit("hard_bounce")),
+            ).list.drop_nulls()
+        )
+        .filter(pl.col("reason").list.len() > 0)
+        .join(event_keys.select("mailbox_key", "email_normalized"), on="mailbox_key")
+        .select(email=pl.col("email_normalized"), reason=pl.col("reason").list.join(";"))
+    )
+    return (
+        pl.concat([listed, from_events])
+        .filter(pl.col("email").is_not_null() & (pl.col("email") != ""))
+        .group_by("email")
+        .agg(pl.col("reason").str.split(";").explode().unique().sort().str.join(";"))
+        .sort("email")
+    )
+
+
+def _event_stats(
+    events: pl.DataFrame,
+    event_keys: pl.DataFrame,
+    features: pl.DataFrame,
+    flagged: pl.DataFrame,
+    as_of: datetime,
+) -> dict[str, Any]:
+    """What happened to the event log: used, ignored, unknown types, addresses not on the list."""
+    on_list = flagged["mailbox_key"].drop_nulls().unique().implode()
+    unmatched = features.filter(~pl.col("mailbox_key").is_in(on_list))
+    invalid = event_keys.filter(pl.col("mailbox_key").is_null())["email"].implode()
+    unknown_types = (
+        events.filter(pl.col("event") == "unknown").group_by("event_raw").len().sort("event_raw").iter_rows()
+    )
+    used = features["events"].sum() if features.height else 0
+    until_as_of = events.filter(pl.col("timestamp") <= as_of)
+    recent = until_as_of.filter(pl.col("timestamp") > as_of - timedelta(days=30))
+    return {
+        "reputation": {"all_history": _counts_by_type(until_as_of), "last_30_days": _counts_by_type(recent)},
+        "rows": events.height,
+        "after_as_of": int((events["timestamp"] > as_of).sum()),
+        "with_invalid_address": int(events["email"].is_in(invalid).sum()),
+        "for_unknown_addresses": int(unmatched["events"].sum()) if unmatched.height else 0,
+        "unknown_addresses": unmatched.height,
+        "matched_to_list": int(used) - (int(unmatched["events"].sum()) if unmatched.height else 0),
+        "unknown_types": {str(name): int(count) for name, count in unknown_types},
+    }
+
+
+def _counts_by_type(events: pl.DataFrame) -> dict[str, int]:
+    """Events per contract type (unknown types left out)."""
+    counts = events.filter(pl.col("event") != "unknown").group_by("event").len()
+    return {str(name): int(n) for name, n in counts.sort("event").iter_rows()}

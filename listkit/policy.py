@@ -1,0 +1,123 @@
+"""The policy: every threshold and switch of a run, with the contract's defaults.
+
+A ``Policy`` is immutable. It can be read from a TOML file (``--config``), overridden by CLI
+flags or notebook parameters (``policy.replace(...)``) and is written whole into the manifest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, fields
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from listkit.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Thresholds and switches of a run. Defaults are the contract's.
+
+    as_of: scoring date; events after it are ignored. ``None`` means the latest event timestamp.
+    sunset_days: window before ``as_of`` in which a human open or click must have happened (365).
+    sunset_min_deliveries: deliveries in that window before silence counts as inactivity (10), so
+        that readers who were barely mailed are not pruned for not answering.
+    soft_bounce_limit: soft bounces in a row, with no delivery after them, that prune (3).
+    prune_role_accounts: prune role addresses (info@, sales@...); ``False`` keeps them with a warning.
+    prune_typo_domains: prune addresses on a likely-misspelt domain; ``False`` keeps them with a warning.
+    prune_disposable: prune throw-away (disposable) domains.
+    check_dns: look up MX records (off by default: it needs the network and is slow on cold caches).
+    score_half_life_days: half-life of the recency decay in the engagement score (90).
+    click_weight: how much more a click counts than a human open in the score (3).
+    new_subscriber_days: sign-ups this recent form the "new" segment (30).
+    """
+
+    as_of: datetime | None = None
+    sunset_days: int = 365
+    sunset_min_deliveries: int = 10
+    soft_bounce_limit: int = 3
+    prune_role_accounts: bool = True
+    prune_typo_domains: bool = True
+    prune_disposable: bool = True
+    check_dns: bool = False
+    score_half_life_days: float = 90.0
+    click_weight: float = 3.0
+    new_subscriber_days: int = 30
+
+    def __post_init__(self) -> None:
+        if self.as_of is not None:
+            object.__setattr__(self, "as_of", parse_as_of(self.as_of))
+        for name in ("sunset_days", "sunset_min_deliveries", "soft_bounce_limit", "new_subscriber_days"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"policy option {name} must be a whole number of at least 1, not {value!r}")
+        for name in ("score_half_life_days", "click_weight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ConfigError(f"policy option {name} must be a positive number, not {value!r}")
+        for field in fields(self):
+            if field.type == "bool" and not isinstance(getattr(self, field.name), bool):
+                raise ConfigError(
+                    f"policy option {field.name} must be true or false, not {getattr(self, field.name)!r}"
+                )
+
+    def replace(self, **changes: Any) -> Policy:
+        """A copy with ``changes`` applied; ``None`` values are ignored (handy for unset CLI flags)."""
+        unknown = set(changes) - {f.name for f in fields(self)}
+        if unknown:
+            known = ", ".join(self.option_names())
+            raise ConfigError(f"unknown policy option {sorted(unknown)[0]!r}; known options: {known}")
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        """Names of every option, in declaration order."""
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Policy:
+        """Read a policy from a TOML file: top-level keys (or a ``[policy]`` table) named as the options."""
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: the config file does not exist; check the --config path") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise ConfigError(
+                f"{path}: not valid TOML ({error}); fix the file or leave out --config"
+            ) from None
+        options = data.get("policy", data)
+        try:
+            return cls().replace(**options)
+        except ConfigError as error:
+            raise ConfigError(f"{path}: {error}") from None
+        except TypeError as error:
+            raise ConfigError(f"{path}: {error}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every option as JSON-ready values (``as_of`` as ISO-8601 or null)."""
+        values = dataclasses.asdict(self)
+        values["as_of"] = self.as_of.isoformat().replace("+00:00", "Z") if self.as_of else None
+        return values
+
+
+def parse_as_of(value: str | date | datetime) -> datetime:
+    """Read an ``as_of`` date: a datetime, a date (midnight UTC), or an ISO-8601 string (naive means UTC)."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ConfigError(
+                f"as_of {value!r} is not a date; give it as YYYY-MM-DD or an ISO-8601 time"
+            ) from None
+    else:
+        raise ConfigError(f"as_of {value!r} is not a date; give it as YYYY-MM-DD or an ISO-8601 time")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

@@ -1,0 +1,312 @@
+"""The report: tables and figures for ``notebooks/list_health.ipynb``, and rendering it to HTML.
+
+Every figure function returns a matplotlib ``Figure`` (usable on its own in JupyterLab); the notebook
+shows them with :func:`show`, which embeds a PNG without timestamps so reports are reproducible.
+:func:`render_report` executes the notebook with papermill and converts it with nbconvert, code
+hidden.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from matplotlib.figure import Figure
+
+from listkit.errors import OutputError
+from listkit.pipeline import RunResult, run_files
+
+#: What each reason code means, in the words the report uses.
+REASON_TEXT = {
+    "invalid_syntax": "not a valid email address",
+    "no_mx": "the domain accepts no mail",
+    "disposable": "throw-away (disposable) domain",
+    "role_account": "role address (info@, sales@...), not a person",
+    "typo_domain": "domain looks misspelt; a correction is suggested",
+    "duplicate": "the same mailbox appears on an earlier or more complete row",
+    "unsubscribed": "unsubscribed (status or event)",
+    "complaint": "marked a mail as spam",
+    "hard_bounce": "the mailbox does not exist (hard bounce or cleaned)",
+    "soft_bounce_repeated": "soft bounces in a row with no delivery since",
+    "inactive": "no human open or click in the sunset window despite regular mail",
+    "engagement_unknown": "only machine (Apple MPP) opens: engagement cannot be seen (warning)",
+    "dns_unknown": "the MX lookup did not answer (warning)",
+    "placeholder_name": "first name is a placeholder or junk (warning)",
+}
+
+#: Google's and Yahoo's bulk-sender rule: complaint rate must stay below 0.3% (aim for 0.1%).
+COMPLAINT_RATE_LIMIT = 0.003
+COMPLAINT_RATE_TARGET = 0.001
+
+_NOTEBOOK = "list_health.ipynb"
+_COLOURS = {"keep": "#2a9d8f", "prune": "#e76f51", "bar": "#457b9d", "warn": "#e9c46a"}
+
+
+def notebook_result(
+    *,
+    run_dir: str | None = None,
+    subscribers: str | None = None,
+    events: str | None = None,
+    out_dir: str | None = None,
+    as_of: str | None = None,
+    config: str | None = None,
+) -> RunResult:
+    """The notebook's one entry point: load the run the CLI stored, or run (and export) the files given."""
+    if run_dir:
+        return RunResult.load(run_dir)
+    if not subscribers:
+        raise OutputError("the notebook needs either run_dir or subscribers (and events) as parameters")
+    result = run_files(subscribers, events, config=config, as_of=as_of)
+    if out_dir:
+        from listkit.export import export
+
+        export(result, out_dir, inputs={"subscribers": subscribers, "events": events}, report=False)
+    return result
+
+
+def headline(result: RunResult) -> str:
+    """Two sentences in Markdown: how many rows are kept and pruned, and the main causes."""
+    summary = result.summary()
+    total = max(summary["input_rows"], 1)
+    keep, prune = summary["outcome"]["keep"], summary["outcome"]["prune"]
+    causes = sorted(((n, code) for code, n in summary["reason"].items() if n), reverse=True)[:3]
+    cause_text = ", ".join(f"**{code}** ({n:,})" for n, code in causes) or "none"
+    return (
+        f"Scored as of **{result.as_of:%Y-%m-%d}**: of **{summary['input_rows']:,}** list rows, "
+        f"**{keep:,}** ({keep / total:.1%}) are kept for mailing and **{prune:,}** ({prune / total:.1%}) "
+        f"pruned; **{summary['suppression_rows']:,}** addresses go to the suppression list. "
+        f"Most frequent reasons: {cause_text}."
+    )
+
+
+def reasons_table(result: RunResult) -> pl.DataFrame:
+    """Rows per reason code, with what it means and whether it prunes under this run's policy."""
+    from listkit.rules import pruning_reasons
+
+    pruning = set(pruning_reasons(result.policy))
+    counts = result.summary()["reason"]
+    return pl.DataFrame(
+        {
+            "reason": list(counts),
+            "rows": list(counts.values()),
+            "effect": ["prune" if code in pruning else "warning" for code in counts],
+            "meaning": [REASON_TEXT.get(code, "") for code in counts],
+        }
+    ).filter(pl.col("rows") > 0)
+
+
+def segment_table(result: RunResult) -> pl.DataFrame:
+    """Profile of each segment: size, share, median score, human open and click rates, recency."""
+    kept = result.ledger.filter(pl.col("outcome") == "keep")
+    days_since = (pl.lit(result.as_of) - pl.col("last_engagement_at")).dt.total_days()
+    return (
+        kept.group_by("segment")
+        .agg(
+            subscribers=pl.len(),
+            median_score=pl.col("score").median(),
+            human_open_rate=pl.col("human_opens").sum() / pl.col("deliveries").sum(),
+            click_rate=pl.col("clicks").sum() / pl.col("deliveries").sum(),
+            median_days_since_engagement=days_since.median(),
+        )
+        .with_columns(share=pl.col("subscribers") / max(kept.height, 1))
+        .select("segment", "subscribers", "share", pl.exclude("segment", "subscribers", "share"))
+        .sort("subscribers", "segment", descending=[True, False])
+    )
+
+
+def reputation_table(result: RunResult) -> pl.DataFrame:
+    """Complaint and bounce rates in the event log (last 30 days and all history) against the limits."""
+    stats = result.event_stats.get("reputation", {})
+    rows = []
+    for period in ("last_30_days", "all_history"):
+        counts = stats.get(period, {})
+        deliveries = counts.get("delivered", 0)
+        complaint_rate = counts.get("complaint", 0) / deliveries if deliveries else None
+        rows.append(
+            {
+                "period": period.replace("_", " "),
+                "deliveries": deliveries,
+                "complaints": counts.get("complaint", 0),
+                "complaint_rate": complaint_rate,
+                "bounces": counts.get("bounce", 0),
+                "bounce_rate": counts.get("bounce", 0) / deliveries if deliveries else None,
+                "unsubscribes": counts.get("unsubscribe", 0),
+                "verdict": _complaint_verdict(complaint_rate),
+            }
+        )
+    return pl.DataFrame(rows)
+
+
+def event_log_table(result: RunResult) -> pl.DataFrame:
+    """How the event log was used: rows read, ignored after ``as_of``, unmatched, unknown types."""
+    stats = result.event_stats
+    rows = [
+        ("event rows read", stats.get("rows", 0)),
+        ("matched to a list row", stats.get("matched_to_list", 0)),
+        ("after as_of (ignored)", stats.get("after_as_of", 0)),
+        ("for addresses not on the list", stats.get("for_unknown_addresses", 0)),
+        ("addresses not on the list", stats.get("unknown_addresses", 0)),
+        ("with an invalid address", stats.get("with_invalid_address", 0)),
+    ]
+    rows += [(f"unknown event type {name!r}", n) for name, n in stats.get("unknown_types", {}).items()]
+    return pl.DataFrame(rows, schema=["what", "count"], orient="row")
+
+
+def _complaint_verdict(rate: float | None) -> str:
+    if rate is None:
+        return "no deliveries"
+    if rate >= COMPLAINT_RATE_LIMIT:
+        return "over Google/Yahoo's 0.3% limit"
+    if rate >= COMPLAINT_RATE_TARGET:
+        return "under 0.3% but above the 0.1% target"
+    return "below the 0.1% target"
+
+
+def funnel_figure(result: RunResult) -> Figure:
+    """Horizontal funnel from input rows to the mailable list."""
+    steps = result.funnel()
+    figure = Figure(figsize=(8, 3.2))
+    axes = figure.subplots()
+    labels = [name for name, _ in steps][::-1]
+    values = [count for _, count in steps][::-1]
+    bars = axes.barh(labels, values, color=_COLOURS["bar"])
+    bars[0].set_color(_COLOURS["keep"])
+    total = max(steps[0][1], 1)
+    for bar, value in zip(bars, values, strict=True):
+        axes.text(
+            bar.get_width(),
+            bar.get_y() + bar.get_height() / 2,
+            f" {value:,} ({value / total:.0%})",
+            va="center",
+        )
+    axes.set_xlim(0, total * 1.25)
+    axes.set_title("From list rows to mailable subscribers")
+    axes.spines[["top", "right"]].set_visible(False)
+    figure.tight_layout()
+    return figure
+
+
+def reasons_figure(result: RunResult) -> Figure:
+    """Rows per reason, pruning reasons and warnings in different colours."""
+    table = reasons_table(result).sort("rows")
+    figure = Figure(figsize=(8, max(2.0, 0.4 * table.height + 1)))
+    axes = figure.subplots()
+    colours = [_COLOURS["prune"] if effect == "prune" else _COLOURS["warn"] for effect in table["effect"]]
+    axes.barh(table["reason"].to_list(), table["rows"].to_list(), color=colours)
+    axes.set_title("Rows per reason (red prunes, yellow warns; a row can have several)")
+    axes.spines[["top", "right"]].set_visible(False)
+    figure.tight_layout()
+    return figure
+
+
+def score_figure(result: RunResult) -> Figure:
+    """Distribution of engagement scores, kept and pruned rows stacked."""
+    figure = Figure(figsize=(8, 3.2))
+    axes = figure.subplots()
+    scored = result.ledger.filter(pl.col("score").is_not_null())
+    groups = [scored.filter(pl.col("outcome") == o)["score"].to_list() for o in ("keep", "prune")]
+    axes.hist(groups, bins=20, range=(0, 100), stacked=True, label=["kept", "pruned"],
+              color=[_COLOURS["keep"], _COLOURS["prune"]])  # fmt: skip
+    axes.set_xlabel("engagement score (0-100)")
+    axes.set_ylabel("subscribers")
+    axes.set_title("Engagement scores (machine opens never count)")
+    axes.legend(frameon=False)
+    axes.spines[["top", "right"]].set_visible(False)
+    figure.tight_layout()
+    return figure
+
+
+def show(item: Figure | pl.DataFrame | str) -> Any:
+    """Display a figure (as a reproducible PNG), a table (as plain HTML) or Markdown text in a notebook."""
+    from IPython.display import HTML, Image, Markdown, display
+
+    if isinstance(item, Figure):
+        buffer = io.BytesIO()
+        item.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+        return display(Image(data=buffer.getvalue(), format="png"))
+    if isinstance(item, pl.DataFrame):
+        return display(HTML(html_table(item)))
+    return display(Markdown(item))
+
+
+def html_table(frame: pl.DataFrame) -> str:
+    """A plain, escaped HTML table: rates as percentages, counts with thousands separators."""
+
+    def cell(name: str, value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, float):
+            rate = "rate" in name or name == "share"
+            return f"{value:.2%}" if rate else f"{value:,.1f}"
+        if isinstance(value, int):
+            return f"{value:,}"
+        return html.escape(str(value))
+
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in frame.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{cell(n, v)}</td>" for n, v in zip(frame.columns, row, strict=True)) + "</tr>"
+        for row in frame.iter_rows()
+    )
+    return f'<table class="listkit"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def notebook_path() -> Path:
+    """The report notebook: packaged with listkit, or in the source tree's ``notebooks/``."""
+    for candidate in (
+        Path(__file__).parent / "notebooks" / _NOTEBOOK,
+        Path(__file__).parent.parent / "notebooks" / _NOTEBOOK,
+    ):
+        if candidate.exists():
+            return candidate
+    raise OutputError(f"the report notebook {_NOTEBOOK} is missing from the installation; reinstall listkit")
+
+
+def render_report(result: RunResult, html_path: Path) -> None:
+    """Execute the report notebook on ``result`` with papermill and write it as HTML without code."""
+    import nbformat
+    import papermill
+    from nbconvert import HTMLExporter
+
+    with tempfile.TemporaryDirectory(prefix="listkit-report-") as scratch:
+        run_dir = Path(scratch) / "run"
+        result.save(run_dir)
+        executed = Path(scratch) / "executed.ipynb"
+        # Prefer this environment's kernel spec named python3 over one a user installed elsewhere.
+        jupyter_path = os.environ.get("JUPYTER_PATH")
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(
+            p for p in (str(Path(sys.prefix) / "share" / "jupyter"), jupyter_path) if p
+        )
+        try:
+            papermill.execute_notebook(
+                str(notebook_path()),
+                str(executed),
+                parameters={"run_dir": str(run_dir)},
+                kernel_name="python3",
+                progress_bar=False,
+                cwd=scratch,
+                # The kernel's own log (a warning about plain TCP on loopback) is noise to a CLI user.
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            )
+        except papermill.PapermillExecutionError as error:
+            raise OutputError(
+                f"the report notebook failed in cell {error.exec_count} ({error.ename}: {error.evalue}); "
+                "rerun with --no-report to get the other outputs"
+            ) from None
+        finally:
+            if jupyter_path is None:
+                os.environ.pop("JUPYTER_PATH", None)
+            else:
+                os.environ["JUPYTER_PATH"] = jupyter_path
+        notebook = nbformat.read(executed, as_version=4)
+    # papermill gives its injected cell a random id; fixed ids keep the HTML byte-identical.
+    for number, cell in enumerate(notebook.cells):
+        cell["id"] = f"cell-{number:02d}"
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": "listkit list health"}})
+    html_path.write_text(body, encoding="utf-8")

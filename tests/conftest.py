@@ -1,0 +1,47 @@
+"""Shared fixtures: the bundled sample, a realistic synthetic list, and the CLI run in-process."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from listkit.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data" / "sample"
+
+
+def run_cli(*args: str | Path) -> int:
+    """Run the ``listkit`` command in-process; returns its exit status."""
+    return main([str(a) for a in args])
+
+
+def tree_digest(folder: Path, *, skip: tuple[str, ...] = ()) -> dict[str, str]:
+    """sha256 of every file below ``folder``, by relative path."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and str(p.relative_to(folder)) not in skip
+    }
+
+
+@pytest.fixture(scope="session")
+def synthetic_files(tmp_path_factory) -> dict[str, Path]:
+    """A 1,500-subscriber synthetic list and event log written as CSV."""
+    from listkit.synth import synthesize, write_synthetic
+
+    folder = tmp_path_factory.mktemp("synthetic")
+    return write_synthetic(synthesize(1500, seed=7), folder)
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory) -> Path:
+    """``listkit run`` on the bundled sample, with the report, once per test session."""
+    out = tmp_path_factory.mktemp("sample-run") / "out"
+    status = run_cli(
+        "run", "--subscribers", SAMPLE / "subscribers.csv", "--events", SAMPLE / "events.csv", "--out", out
+    )
+    assert status == 0
+    return out

@@ -1,0 +1,198 @@
+"""The contract's five promises, checked on the bundled sample and on realistic synthetic lists."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import polars as pl
+import pytest
+from conftest import SAMPLE, run_cli, tree_digest
+
+import listkit
+from listkit.export import FORMULA_TRIGGERS
+
+OUTPUTS = ("ledger.csv", "suppression.csv", "manifest.json", "report.html")
+
+
+def read_csv(path: Path) -> pl.DataFrame:
+    return pl.read_csv(path, infer_schema=False)
+
+
+def segment_rows(out: Path) -> pl.DataFrame:
+    files = sorted((out / "segments").glob("*.csv"))
+    return pl.concat([read_csv(f).with_columns(file=pl.lit(f.stem)) for f in files])
+
+
+def test_run_writes_every_output_with_one_ledger_row_per_input_row(sample_run):
+    for name in OUTPUTS:
+        assert (sample_run / name).stat().st_size > 0
+    ledger = read_csv(sample_run / "ledger.csv")
+    with (SAMPLE / "subscribers.csv").open(newline="", encoding="utf-8") as handle:
+        input_rows = sum(1 for _ in csv.reader(handle)) - 1
+    assert ledger.height == input_rows
+    assert ledger["source_row"].cast(pl.Int64).to_list() == list(range(1, input_rows + 1))
+    assert set(ledger["outcome"]) == {"keep", "prune"}
+    pruned = ledger.filter(pl.col("outcome") == "prune")
+    assert pruned["reasons"].null_count() == 0, "every pruned row says why"
+    assert set(ledger.columns[:8]) == {
+        "source_row",
+        "email",
+        "email_normalized",
+        "outcome",
+        "segment",
+        "score",
+        "reasons",
+        "suggestion",
+    }
+
+
+def test_kept_rows_are_exactly_the_segment_rows(sample_run):
+    ledger = read_csv(sample_run / "ledger.csv")
+    kept = ledger.filter(pl.col("outcome") == "keep")
+    segments = segment_rows(sample_run)
+    assert segments.height == kept.height
+    assert sorted(segments["email"].to_list()) == sorted(kept["email_normalized"].to_list())
+    assert segments["email"].n_unique() == segments.height, "every kept row is in exactly one file"
+    by_file = dict(segments.group_by("file").len().iter_rows())
+    assert by_file == dict(kept.group_by("segment").len().iter_rows())
+
+
+def test_nothing_suppressed_reaches_a_segment_in_any_spelling(sample_run):
+    ledger = read_csv(sample_run / "ledger.csv")
+    suppressed_rows = ledger.filter(pl.col("reasons").str.contains("unsubscribed|complaint|hard_bounce"))
+    assert suppressed_rows.height > 0
+    keys = listkit.check_addresses(suppressed_rows["email"])["mailbox_key"].drop_nulls()
+    segment_keys = listkit.check_addresses(segment_rows(sample_run)["email"])["mailbox_key"]
+    assert not segment_keys.is_in(keys.implode()).any()
+    suppression = read_csv(sample_run / "suppression.csv")
+    normalized = set(suppressed_rows["email_normalized"].drop_nulls())
+    assert normalized <= set(suppression["email"])
+
+
+def test_suppression_and_manifest_are_complete(sample_run):
+    manifest = json.loads((sample_run / "manifest.json").read_text())
+    ledger = read_csv(sample_run / "ledger.csv")
+    assert manifest["counts"]["input_rows"] == ledger.height
+    assert sum(manifest["counts"]["outcome"].values()) == ledger.height
+    assert set(manifest["files"]) >= {"ledger.csv", "suppression.csv", "report.html"}
+    assert manifest["policy"]["sunset_days"] == 365
+    assert manifest["as_of"].startswith("20")
+    assert "polars" in manifest["package_versions"]
+    for name, digest in manifest["files"].items():
+        assert tree_digest(sample_run)[name] == digest
+
+
+def test_report_has_counts_and_plots(sample_run):
+    page = (sample_run / "report.html").read_text()
+    assert "List health report" in page
+    assert page.count("data:image/png;base64") >= 3
+    assert "inactive" in page and "Traceback" not in page
+    assert "def " not in page, "code is hidden"
+
+
+def test_rerun_gives_identical_bytes(sample_run, tmp_path):
+    again = tmp_path / "again"
+    status = run_cli("run", "--subscribers", SAMPLE / "subscribers.csv", "--events", SAMPLE / "events.csv",
+                     "--out", again)  # fmt: skip
+    assert status == 0
+    assert tree_digest(again, skip=("manifest.json",)) == tree_digest(sample_run, skip=("manifest.json",))
+    first, second = (json.loads((d / "manifest.json").read_text()) for d in (sample_run, again))
+    first.pop("run_time"), second.pop("run_time")
+    assert first == second
+
+
+def test_mailchimp_export_runs(tmp_path):
+    out = tmp_path / "mc"
+    status = run_cli("run", "--subscribers", SAMPLE / "mailchimp_subscribed_members_export.csv",
+                     "--events", SAMPLE / "events.csv", "--out", out, "--no-report")  # fmt: skip
+    assert status == 0
+    ledger = read_csv(out / "ledger.csv")
+    assert ledger.height == 500
+    assert "MEMBER_RATING" in ledger.columns and "LEID" in ledger.columns  # pass-through columns kept
+
+
+def test_bad_input_gets_one_line_and_leaves_previous_outputs_untouched(sample_run, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run_cli("run", "--subscribers", SAMPLE / "subscribers.csv", "--out", out, "--no-report") == 0
+    before = tree_digest(out)
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("email,first_name\na@example.com,Ann\nb@example.com,Bob,extra\n")
+    capsys.readouterr()
+    assert run_cli("run", "--subscribers", ragged, "--out", out, "--no-report") == 2
+    message = capsys.readouterr().err.strip()
+    assert len(message.splitlines()) == 1
+    assert "ragged.csv" in message and "row 2" in message
+    assert tree_digest(out) == before
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")], "no staging folder left"
+
+
+def test_failed_report_leaves_previous_run_whole(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    assert run_cli("run", "--subscribers", SAMPLE / "subscribers.csv", "--out", out, "--no-report") == 0
+    before = tree_digest(out)
+
+    def broken(*_args, **_kwargs):
+        raise listkit.OutputError("the report notebook failed in cell 3 (ValueError: boom)")
+
+    monkeypatch.setattr("listkit.report.render_report", broken)
+    assert run_cli("run", "--subscribers", SAMPLE / "subscribers.csv", "--out", out) == 2
+    assert "report notebook failed" in capsys.readouterr().err
+    assert tree_digest(out) == before
+
+
+@pytest.mark.parametrize("missing", ["subscribers", "events"])
+def test_missing_files_and_columns_are_one_line_errors(tmp_path, capsys, missing):
+    no_email = tmp_path / "list.csv"
+    no_email.write_text("name,phone\nAnn,123\n")
+    args = ["run", "--subscribers", no_email, "--out", tmp_path / "o", "--no-report"]
+    if missing == "events":
+        args = ["run", "--subscribers", SAMPLE / "subscribers.csv", "--events", tmp_path / "nope.csv",
+                "--out", tmp_path / "o", "--no-report"]  # fmt: skip
+    assert run_cli(*args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert ("name" in err and "phone" in err) if missing == "subscribers" else "nope.csv" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_exported_cells_cannot_run_as_formulas(tmp_path):
+    listing = tmp_path / "list.csv"
+    with listing.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["email", "first_name", "last_name", "note"])
+        writer.writerow(["=1+1@example.com", "=HYPERLINK(1)", "+44 20", "@SUM(A1)"])
+        writer.writerow(["ann@example.com", "-2", "\tTab", "\rCR"])
+    out = tmp_path / "out"
+    assert run_cli("run", "--subscribers", listing, "--out", out, "--no-report") == 0
+    for path in [out / "ledger.csv", *(out / "segments").glob("*.csv")]:
+        frame = read_csv(path)
+        for name in frame.columns:
+            if name in ("email", "email_normalized"):
+                continue
+            cells = frame[name].drop_nulls()
+            assert not cells.str.starts_with(tuple(FORMULA_TRIGGERS)).any(), (path.name, name)
+    ledger = read_csv(out / "ledger.csv")
+    assert ledger["email"].to_list() == ["=1+1@example.com", "ann@example.com"], (
+        "the email column is never altered"
+    )
+    assert ledger["note"].to_list()[0] == "'@SUM(A1)"
+
+
+def test_synthetic_list_round_trip(synthetic_files, tmp_path):
+    out = tmp_path / "synth"
+    files = synthetic_files
+    status = run_cli("run", "--subscribers", files["subscribers"], "--events", files["events"], "--out", out,
+                     "--no-report")  # fmt: skip
+    assert status == 0
+    ledger = read_csv(out / "ledger.csv")
+    assert ledger.height == read_csv(synthetic_files["subscribers"]).height
+    assert segment_rows(out).height == ledger.filter(pl.col("outcome") == "keep").height
+
+
+def test_no_cwd_or_clock_leaks_into_outputs(sample_run):
+    for name in ("ledger.csv", "suppression.csv", "report.html"):
+        text = (sample_run / name).read_text()
+        assert str(sample_run) not in text and os.getcwd() not in text
