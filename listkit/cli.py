@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--subscribers", required=True, type=int, help="number of subscriber rows")
     synth.add_argument("--out", required=True, type=Path, help="output folder")
     synth.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
+    synth.add_argument("--campaigns-per-year", type=int, default=12, help="campaigns mailed per year (12)")
+    synth.add_argument("--mailchimp", type=int, default=0, metavar="K",
+                       help="also write the first K rows as a Mailchimp export")  # fmt: skip
     synth.add_argument("--format", choices=("csv", "parquet"), default="csv")
     synth.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
     return parser
@@ -115,8 +118,8 @@ def _run(args: argparse.Namespace) -> int:
 def _synth(args: argparse.Namespace) -> int:
     from listkit.synth import synthesize, write_synthetic
 
-    data = synthesize(args.subscribers, seed=args.seed)
-    written = write_synthetic(data, args.out, format=args.format)
+    data = synthesize(args.subscribers, seed=args.seed, campaigns_per_year=args.campaigns_per_year)
+    written = write_synthetic(data, args.out, format=args.format, mailchimp_rows=args.mailchimp)
     for name, path in sorted(written.items()):
         print(f"{name}: {path}")
     return 0

@@ -10,7 +10,6 @@ polars array code (no per-row or per-event Python), so a million subscribers tak
 
 from __future__ import annotations
 
-import argparse
 import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +18,8 @@ from pathlib import Path
 import disposable_email_domains
 import numpy as np
 import polars as pl
+
+from listkit.errors import ConfigError
 
 DEFAULT_AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
 _DAY, _ISO = 86_400, "%Y-%m-%dT%H:%M:%SZ"
@@ -179,9 +180,9 @@ def synthesize(n_subscribers: int, *, seed: int = 0, as_of: datetime | None = No
     mailboxes get every campaign, so at least 10 deliveries in the last 365 days. Same arguments, same frames.
     """
     if n_subscribers < 0:
-        raise ValueError(f"n_subscribers must be >= 0, not {n_subscribers}")
+        raise ConfigError(f"n_subscribers must be >= 0, not {n_subscribers}")
     if not 10 <= campaigns_per_year <= 365:
-        raise ValueError(f"campaigns_per_year must be between 10 and 365, not {campaigns_per_year}")
+        raise ConfigError(f"campaigns_per_year must be between 10 and 365, not {campaigns_per_year}")
     as_of = DEFAULT_AS_OF if as_of is None else as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
     now, n, rng = int(as_of.timestamp()), n_subscribers, np.random.default_rng(seed)
     a = _addresses(rng, n, n // 100)
@@ -237,13 +238,17 @@ def synthesize(n_subscribers: int, *, seed: int = 0, as_of: datetime | None = No
     return SyntheticData(subscribers, _event_frame(rng, mailbox, ev, camp_ids), truth)
 
 
-def write_synthetic(data: SyntheticData, out_dir: Path, *, format: str = "csv") -> dict[str, Path]:
+def write_synthetic(
+    data: SyntheticData, out_dir: Path, *, format: str = "csv", mailchimp_rows: int = 0
+) -> dict[str, Path]:
     """Write ``subscribers``, ``events`` and ``truth`` as ``<name>.csv`` (or ``.parquet``) into ``out_dir``.
 
-    Rows keep the frames' deterministic order, so the same data gives byte-identical files. Returns the paths.
+    ``mailchimp_rows`` > 0 also writes the first that many subscribers as a Mailchimp export
+    (``mailchimp_subscribed_members_export.csv``). Rows keep the frames' deterministic order, so the
+    same data gives byte-identical files. Returns the paths.
     """
     if format not in ("csv", "parquet"):
-        raise ValueError(f"format must be 'csv' or 'parquet', not {format!r}")
+        raise ConfigError(f"format must be 'csv' or 'parquet', not {format!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {name: out_dir / f"{name}.{format}" for name in ("subscribers", "events", "truth")}
@@ -253,6 +258,9 @@ def write_synthetic(data: SyntheticData, out_dir: Path, *, format: str = "csv") 
             frame.write_csv(path)
         else:
             frame.write_parquet(path, compression="zstd")
+    if mailchimp_rows > 0:
+        paths["mailchimp"] = out_dir / "mailchimp_subscribed_members_export.csv"
+        to_mailchimp_export(data.subscribers.head(mailchimp_rows)).write_csv(paths["mailchimp"])
     return paths
 
 
@@ -605,26 +613,3 @@ def _event_frame(rng: np.random.Generator, mailbox: pl.Series, ev: np.ndarray,
         addr = rec["sub"] + (rng.random(len(rec), dtype=np.float32) < 0.02) * np.int32(size)
         parts.append(pl.DataFrame({"addr": addr, **{k: rec[k] for k in _RECORD.names}}).select(**columns))
     return pl.concat(parts, rechunk=False)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Write a synthetic list, events and truth (and optionally a Mailchimp export) into a directory."""
-    ap = argparse.ArgumentParser(prog="python -m listkit.synth", description=main.__doc__)
-    ap.add_argument("out_dir", type=Path)
-    ap.add_argument("-n", "--subscribers", type=int, default=3000)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--campaigns-per-year", type=int, default=52)
-    ap.add_argument("--format", choices=("csv", "parquet"), default="csv")
-    ap.add_argument("--mailchimp", type=int, default=0, metavar="K", help="also write the first K rows as a "
-                    "Mailchimp export")
-    args = ap.parse_args(argv)
-    data = synthesize(args.subscribers, seed=args.seed, campaigns_per_year=args.campaigns_per_year)
-    paths = list(write_synthetic(data, args.out_dir, format=args.format).values())
-    if args.mailchimp:
-        paths.append(args.out_dir / "mailchimp_subscribed_members_export.csv")
-        to_mailchimp_export(data.subscribers.head(args.mailchimp)).write_csv(paths[-1])
-    print("\n".join(map(str, paths)))
-
-
-if __name__ == "__main__":
-    main()

@@ -173,7 +173,7 @@ def test_exported_cells_cannot_run_as_formulas(tmp_path):
             if name in ("email", "email_normalized"):
                 continue
             cells = frame[name].drop_nulls()
-            assert not cells.str.starts_with(tuple(FORMULA_TRIGGERS)).any(), (path.name, name)
+            assert not any(cells.str.starts_with(t).any() for t in FORMULA_TRIGGERS), (path.name, name)
     ledger = read_csv(out / "ledger.csv")
     assert ledger["email"].to_list() == ["=1+1@example.com", "ann@example.com"], (
         "the email column is never altered"
