@@ -4,9 +4,20 @@ Everything here is one lazy polars query over the event log, grouped by the mail
 runs on tens of millions of events without per-row Python.
 
 Machine opens (Apple Mail Privacy Protection and similar proxies) are never engagement. An open is a
-machine open when the ESP's ``machine_open`` column says so, or (where the ESP gives nothing) when
-its user agent is a bare ``Mozilla/5.0``: Apple's proxy fetches images with exactly that string,
-while mail clients used by people announce themselves in full.
+machine open when the ESP's ``machine_open`` column says so (true or false, the ESP knows best);
+where the ESP says nothing, when
+
+- its user agent is a bare ``Mozilla/5.0`` (Apple's proxy fetches images with exactly that string,
+  while mail clients used by people announce themselves in full) or names a known security scanner
+  or prefetching proxy (:data:`MACHINE_AGENT_PATTERN`); or
+- it has no user agent and was fetched within ``machine_open_seconds`` (10) of the delivery of the
+  same campaign to the same mailbox: no person opens mail that fast, a prefetching proxy does.
+
+A mailbox whose only opens are machine opens has an unknown engagement (warning
+``engagement_unknown``): it is neither engaged nor proven silent by its opens.
+
+Deliveries are ``delivered`` events; a log that has none at all (some ESP exports list only sends)
+counts ``send`` events as deliveries instead, so inactivity can still be judged.
 
 Score (0-100): every human open counts 1 and every click ``click_weight`` (3), each decayed by
 ``0.5 ** (age_days / score_half_life_days)``; deliveries are decayed the same way. With
@@ -38,6 +49,15 @@ _DEAD_MAILBOX_TEXT = (
     r"|mailbox unavailable|invalid (mailbox|recipient))"
 )
 
+#: User agents of machines, not readers: Apple MPP's bare agent, link scanners and prefetchers.
+MACHINE_AGENT_PATTERN = (
+    r"(?i)^\s*Mozilla/5\.0\s*$|barracuda|mimecast|proofpoint|symantec|messagelabs|trend ?micro"
+    r"|forcepoint|cisco.?ironport|urldefense|safelinks|bitdefender|sophos|fortinet|zscaler|bot\b|crawler|spider"
+)
+
+#: Windows (days before ``as_of``) with their own delivery and engagement counts.
+WINDOWS_DAYS = (30, 90, 180, 365)
+
 FEATURE_COLUMNS = (
     "events",
     "sends",
@@ -56,6 +76,9 @@ FEATURE_COLUMNS = (
     "last_delivery_at",
     "deliveries_in_window",
     "engagements_in_window",
+    *(f"deliveries_{days}d" for days in WINDOWS_DAYS),
+    *(f"engagements_{days}d" for days in WINDOWS_DAYS),
+    "deliveries_since_engagement",
     "soft_bounce_streak",
     "last_bounce_at",
     "last_bounce_status",
@@ -97,10 +120,16 @@ def bounce_class() -> pl.Expr:
     )
 
 
-def is_machine_open() -> pl.Expr:
-    """True for opens the ESP marked as machine-generated, or whose user agent is a bare ``Mozilla/5.0``."""
-    bare_agent = pl.col("user_agent").str.strip_chars() == "Mozilla/5.0"
-    return (pl.col("event") == "open") & pl.coalesce(pl.col("machine_open"), bare_agent, pl.lit(False))
+def is_machine_open(*, fast_fetch: pl.Expr | None = None) -> pl.Expr:
+    """True for machine opens: the ESP's flag, else a machine user agent, else ``fast_fetch``.
+
+    ``fast_fetch`` (optional) is true for agent-less opens fetched right after their delivery.
+    """
+    machine_agent = pl.col("user_agent").str.contains(MACHINE_AGENT_PATTERN)
+    fallback = fast_fetch if fast_fetch is not None else pl.lit(False)
+    return (pl.col("event") == "open") & pl.coalesce(
+        pl.col("machine_open"), machine_agent, fallback, pl.lit(False)
+    )
 
 
 def latest_event_time(events: pl.DataFrame | pl.LazyFrame) -> datetime | None:
@@ -121,25 +150,35 @@ def event_features(
     no key are left out). Events after ``as_of`` are ignored. Returns one row per ``mailbox_key``
     with :data:`FEATURE_COLUMNS`; "engagement" means a human open or a click.
     """
-    window_start = as_of.timestamp() * 1_000_000 - policy.sunset_days * _MICROSECONDS_PER_DAY
-    timed = (
+    as_of_us = int(as_of.timestamp() * 1_000_000)
+    keyed = (
         events.lazy()
         .join(mailbox_keys.lazy(), on="email", how="inner")
         .filter(pl.col("timestamp") <= as_of)
+        .with_columns(delivery=_delivery_event(events))
+    )
+    timed = (
+        _with_fast_fetch(keyed, seconds=policy.machine_open_seconds)
         .with_columns(
-            machine=is_machine_open(),
+            machine=is_machine_open(fast_fetch=pl.col("fast_fetch")),
             bounce_class=bounce_class(),
-            age_days=(pl.lit(as_of) - pl.col("timestamp")).dt.total_microseconds() / _MICROSECONDS_PER_DAY,
-            in_window=pl.col("timestamp").dt.epoch("us") > window_start,
+            age_us=as_of_us - pl.col("timestamp").dt.epoch("us"),
         )
         .with_columns(
             human=((pl.col("event") == "open") & ~pl.col("machine")) | (pl.col("event") == "click"),
-            decay=(0.5 ** (pl.col("age_days") / policy.score_half_life_days) * _DECAY_UNITS)
+            decay=(
+                0.5 ** (pl.col("age_us") / _MICROSECONDS_PER_DAY / policy.score_half_life_days) * _DECAY_UNITS
+            )
             .round()
             .cast(pl.Int64),
         )
     )
-    delivered = pl.col("event") == "delivered"
+    delivered = pl.col("delivery")
+    human = pl.col("human")
+
+    def within(days: int) -> pl.Expr:
+        return pl.col("age_us") < days * _MICROSECONDS_PER_DAY
+
     soft = pl.col("bounce_class") == "soft"
     hard = pl.col("bounce_class") == "hard"
     features = timed.group_by("mailbox_key").agg(
@@ -155,11 +194,16 @@ def event_features(
         complaints=(pl.col("event") == "complaint").sum(),
         unsubscribes=(pl.col("event") == "unsubscribe").sum(),
         first_event_at=pl.col("timestamp").min(),
-        first_engagement_at=pl.col("timestamp").filter(pl.col("human")).min(),
-        last_engagement_at=pl.col("timestamp").filter(pl.col("human")).max(),
+        first_engagement_at=pl.col("timestamp").filter(human).min(),
+        last_engagement_at=pl.col("timestamp").filter(human).max(),
         last_delivery_at=pl.col("timestamp").filter(delivered).max(),
-        deliveries_in_window=(delivered & pl.col("in_window")).sum(),
-        engagements_in_window=(pl.col("human") & pl.col("in_window")).sum(),
+        deliveries_in_window=(delivered & within(policy.sunset_days)).sum(),
+        engagements_in_window=(human & within(policy.sunset_days)).sum(),
+        **{f"deliveries_{days}d": (delivered & within(days)).sum() for days in WINDOWS_DAYS},
+        **{f"engagements_{days}d": (human & within(days)).sum() for days in WINDOWS_DAYS},
+        deliveries_since_engagement=(
+            delivered & (pl.col("timestamp") > pl.col("timestamp").filter(human).max().fill_null(_EPOCH))
+        ).sum(),
         # Soft bounces "in a row": those after the last delivery (a delivery ends the streak).
         soft_bounce_streak=(
             soft & (pl.col("timestamp") > pl.col("timestamp").filter(delivered).max().fill_null(_EPOCH))
@@ -184,6 +228,43 @@ def event_features(
         .select("mailbox_key", *FEATURE_COLUMNS)
         .collect()
     )
+
+
+def _delivery_event(events: pl.DataFrame | pl.LazyFrame) -> pl.Expr:
+    """``delivered`` events, or ``send`` events for logs that record no deliveries at all."""
+    has_deliveries = events.lazy().select((pl.col("event") == "delivered").any()).collect().item()
+    return pl.col("event") == ("delivered" if has_deliveries else "send")
+
+
+def _with_fast_fetch(keyed: pl.LazyFrame, *, seconds: int) -> pl.LazyFrame:
+    """Add ``fast_fetch``: an open without label or user agent, fetched within ``seconds`` of its delivery.
+
+    Only such opens (rare: most ESPs give a user agent) are joined to their campaign's delivery time,
+    so the whole log is not joined to itself.
+    """
+    candidate = (
+        (pl.col("event") == "open")
+        & pl.col("machine_open").is_null()
+        & pl.col("user_agent").is_null()
+        & pl.col("campaign").is_not_null()
+    )
+    delivered_at = (
+        keyed.filter(pl.col("delivery") & pl.col("campaign").is_not_null())
+        .group_by("mailbox_key", "campaign")
+        .agg(delivered_at=pl.col("timestamp").min())
+    )
+    candidates = (
+        keyed.filter(candidate)
+        .join(delivered_at, on=["mailbox_key", "campaign"], how="left")
+        .with_columns(
+            fast_fetch=(pl.col("timestamp") - pl.col("delivered_at"))
+            .dt.total_seconds()
+            .is_between(0, seconds)
+        )
+        .drop("delivered_at")
+    )
+    others = keyed.filter(~candidate).with_columns(fast_fetch=pl.lit(False))
+    return pl.concat([others, candidates])
 
 
 def _latest_value(column: str, condition: pl.Expr) -> pl.Expr:

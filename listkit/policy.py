@@ -32,6 +32,8 @@ class Policy:
     score_half_life_days: half-life of the recency decay in the engagement score (90).
     click_weight: how much more a click counts than a human open in the score (3).
     new_subscriber_days: sign-ups this recent form the "new" segment (30).
+    machine_open_seconds: an open without user agent this soon after its delivery is a machine
+        open (10): no reader opens mail that fast, a prefetching proxy does.
     """
 
     as_of: datetime | None = None
@@ -45,11 +47,13 @@ class Policy:
     score_half_life_days: float = 90.0
     click_weight: float = 3.0
     new_subscriber_days: int = 30
+    machine_open_seconds: int = 10
 
     def __post_init__(self) -> None:
         if self.as_of is not None:
             object.__setattr__(self, "as_of", parse_as_of(self.as_of))
-        for name in ("sunset_days", "sunset_min_deliveries", "soft_bounce_limit", "new_subscriber_days"):
+        for name in ("sunset_days", "sunset_min_deliveries", "soft_bounce_limit", "new_subscriber_days",
+                     "machine_open_seconds"):  # fmt: skip
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"policy option {name} must be a whole number of at least 1, not {value!r}")

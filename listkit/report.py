@@ -102,7 +102,7 @@ def reasons_table(result: RunResult) -> pl.DataFrame:
 
 
 def segment_table(result: RunResult) -> pl.DataFrame:
-    """Profile of each segment: size, share, median score, human open and click rates, recency."""
+    """Profile of each segment: size, share, median score, opens and clicks per delivery, recency."""
     kept = result.ledger.filter(pl.col("outcome") == "keep")
     days_since = (pl.lit(result.as_of) - pl.col("last_engagement_at")).dt.total_days()
     return (
@@ -110,8 +110,8 @@ def segment_table(result: RunResult) -> pl.DataFrame:
         .agg(
             subscribers=pl.len(),
             median_score=pl.col("score").median(),
-            human_open_rate=pl.col("human_opens").sum() / pl.col("deliveries").sum(),
-            click_rate=pl.col("clicks").sum() / pl.col("deliveries").sum(),
+            human_opens_per_delivery=pl.col("human_opens").sum() / pl.col("deliveries").sum(),
+            clicks_per_delivery=pl.col("clicks").sum() / pl.col("deliveries").sum(),
             median_days_since_engagement=days_since.median(),
         )
         .with_columns(share=pl.col("subscribers") / max(kept.height, 1))
@@ -240,17 +240,23 @@ def html_table(frame: pl.DataFrame) -> str:
 
     def cell(name: str, value: Any) -> str:
         if value is None:
-            return ""
+            return "<td></td>"
         if isinstance(value, float):
-            rate = "rate" in name or name == "share"
-            return f"{value:.2%}" if rate else f"{value:,.1f}"
+            percent = "rate" in name or "per_delivery" in name or name == "share"
+            return f"<td>{value:.2%}</td>" if percent else f"<td>{value:,.1f}</td>"
         if isinstance(value, int):
-            return f"{value:,}"
-        return html.escape(str(value))
+            return f"<td>{value:,}</td>"
+        return f'<td style="text-align:left">{html.escape(str(value))}</td>'
 
-    head = "".join(f"<th>{html.escape(name)}</th>" for name in frame.columns)
+    numeric = {name for name, dtype in frame.schema.items() if dtype.is_numeric()}
+    head = "".join(
+        f"<th>{html.escape(name)}</th>"
+        if name in numeric
+        else f'<th style="text-align:left">{html.escape(name)}</th>'
+        for name in frame.columns
+    )
     body = "".join(
-        "<tr>" + "".join(f"<td>{cell(n, v)}</td>" for n, v in zip(frame.columns, row, strict=True)) + "</tr>"
+        "<tr>" + "".join(cell(n, v) for n, v in zip(frame.columns, row, strict=True)) + "</tr>"
         for row in frame.iter_rows()
     )
     return f'<table class="listkit"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
