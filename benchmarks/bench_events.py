@@ -26,8 +26,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
-COMPARED = ("deliveries", "human_opens", "clicks", "machine_opens", "hard_bounces", "complaints",
-            "unsubscribes", "deliveries_in_window", "engagements_in_window", "soft_bounce_streak")  # fmt: skip
+COMPARED = (
+    "deliveries", "human_opens", "clicks", "machine_opens", "hard_bounces", "complaints",
+    "unsubscribes", "deliveries_in_window", "engagements_in_window", "soft_bounce_streak",
+)  # fmt: skip
 
 
 def prepare(work: Path, subscribers: int) -> None:
