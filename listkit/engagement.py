@@ -150,29 +150,7 @@ def event_features(
     no key are left out). Events after ``as_of`` are ignored. Returns one row per ``mailbox_key``
     with :data:`FEATURE_COLUMNS`; "engagement" means a human open or a click.
     """
-    as_of_us = int(as_of.timestamp() * 1_000_000)
-    keyed = (
-        events.lazy()
-        .join(mailbox_keys.lazy(), on="email", how="inner")
-        .filter(pl.col("timestamp") <= as_of)
-        .with_columns(delivery=_delivery_event(events))
-    )
-    timed = (
-        _with_fast_fetch(keyed, seconds=policy.machine_open_seconds)
-        .with_columns(
-            machine=is_machine_open(fast_fetch=pl.col("fast_fetch")),
-            bounce_class=bounce_class(),
-            age_us=as_of_us - pl.col("timestamp").dt.epoch("us"),
-        )
-        .with_columns(
-            human=((pl.col("event") == "open") & ~pl.col("machine")) | (pl.col("event") == "click"),
-            decay=(
-                0.5 ** (pl.col("age_us") / _MICROSECONDS_PER_DAY / policy.score_half_life_days) * _DECAY_UNITS
-            )
-            .round()
-            .cast(pl.Int64),
-        )
-    )
+    timed = _timed_events(events, mailbox_keys, as_of=as_of, policy=policy)
     delivered = pl.col("delivery")
     human = pl.col("human")
 
@@ -227,6 +205,56 @@ def event_features(
         .drop("engagement_units", "delivery_units")
         .select("mailbox_key", *FEATURE_COLUMNS)
         .collect()
+    )
+
+
+def last_engagement_by_address(
+    events: pl.DataFrame | pl.LazyFrame,
+    mailbox_keys: pl.DataFrame,
+    *,
+    as_of: datetime,
+    policy: Policy,
+) -> pl.DataFrame:
+    """Latest human open or click per normalised address (``email_normalized`` in ``mailbox_keys``).
+
+    Used to choose which spelling of a duplicated mailbox to keep: the one the reader answers.
+    Pass only the addresses of duplicate groups; the rest of the log is not touched.
+    """
+    timed = _timed_events(events, mailbox_keys, as_of=as_of, policy=policy)
+    return (
+        timed.filter(pl.col("human"))
+        .group_by("email_normalized")
+        .agg(address_last_engagement_at=pl.col("timestamp").max())
+        .collect()
+    )
+
+
+def _timed_events(
+    events: pl.DataFrame | pl.LazyFrame, mailbox_keys: pl.DataFrame, *, as_of: datetime, policy: Policy
+) -> pl.LazyFrame:
+    """The events up to ``as_of`` of the addresses in ``mailbox_keys``, with their classes and decay."""
+    as_of_us = int(as_of.timestamp() * 1_000_000)
+    keyed = (
+        events.lazy()
+        .join(mailbox_keys.lazy(), on="email", how="inner")
+        .filter(pl.col("timestamp") <= as_of)
+        .with_columns(delivery=_delivery_event(events))
+    )
+    return (
+        _with_fast_fetch(keyed, seconds=policy.machine_open_seconds)
+        .with_columns(
+            machine=is_machine_open(fast_fetch=pl.col("fast_fetch")),
+            bounce_class=bounce_class(),
+            age_us=as_of_us - pl.col("timestamp").dt.epoch("us"),
+        )
+        .with_columns(
+            human=((pl.col("event") == "open") & ~pl.col("machine")) | (pl.col("event") == "click"),
+            decay=(
+                0.5 ** (pl.col("age_us") / _MICROSECONDS_PER_DAY / policy.score_half_life_days) * _DECAY_UNITS
+            )
+            .round()
+            .cast(pl.Int64),
+        )
     )
 
 

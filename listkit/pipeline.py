@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 
 from listkit.addresses import check_addresses
-from listkit.engagement import event_features, latest_event_time
+from listkit.engagement import event_features, last_engagement_by_address, latest_event_time
 from listkit.merge_fields import is_placeholder_name
 from listkit.policy import Policy, parse_as_of
 from listkit.readers import read_events, read_subscribers
@@ -199,6 +199,7 @@ def run(
     event_keys = _event_mailbox_keys(events)
     features = event_features(events, event_keys.select("email", "mailbox_key"), as_of=as_of, policy=policy)
     rows = rows.join(features, on="mailbox_key", how="left", nulls_equal=False).sort("source_row")
+    rows = _with_address_engagement(rows, events, event_keys, as_of=as_of, policy=policy)
     flagged = flag(rows, policy=policy)
     kept = flagged["outcome"] == "keep"
     segment_names = segment(flagged.filter(kept), policy=policy, as_of=as_of)
@@ -268,6 +269,19 @@ def _event_mailbox_keys(events: pl.DataFrame) -> pl.DataFrame:
     distinct = events.select(pl.col("email").unique().sort())
     checked = check_addresses(distinct["email"]).select("mailbox_key", "email_normalized")
     return pl.concat([distinct, checked], how="horizontal")
+
+
+def _with_address_engagement(
+    rows: pl.DataFrame, events: pl.DataFrame, event_keys: pl.DataFrame, *, as_of: datetime, policy: Policy
+) -> pl.DataFrame:
+    """Add ``address_last_engagement_at``: when the reader last answered mail sent to this spelling.
+
+    Only the addresses of mailboxes listed more than once need it (to pick which row to keep).
+    """
+    repeated = rows.filter(pl.col("mailbox_key").is_not_null() & pl.col("mailbox_key").is_duplicated())
+    wanted = event_keys.filter(pl.col("mailbox_key").is_in(repeated["mailbox_key"].implode()))
+    latest = last_engagement_by_address(events, wanted, as_of=as_of, policy=policy)
+    return rows.join(latest, on="email_normalized", how="left", nulls_equal=False).sort("source_row")
 
 
 def _attach_segments(flagged: pl.DataFrame, kept: pl.Series, names: pl.Series) -> pl.DataFrame:

@@ -11,6 +11,8 @@ spelling of it can reach a segment file.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import polars as pl
 
 from listkit.policy import Policy
@@ -37,6 +39,7 @@ REASON_CODES = (
 #: Reasons that put an address on the suppression list: it must never be mailed again.
 SUPPRESSING_REASONS = ("invalid_syntax", "unsubscribed", "complaint", "hard_bounce")
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _WARNINGS_ALWAYS = ("engagement_unknown", "dns_unknown", "placeholder_name")
 
 #: ESP statuses and the reason each one stands for.
@@ -125,8 +128,9 @@ def flag(rows: pl.DataFrame, *, policy: Policy) -> pl.DataFrame:
 def _duplicate_of() -> pl.Expr:
     """For all but the best row of each mailbox: the ``source_row`` of the row that is kept.
 
-    The best row is the most complete record (merge fields and sign-up date present), then the
-    first seen. Engagement is the mailbox's, so it is the same for every row of a group.
+    The best row is the spelling with the most recent human engagement
+    (``address_last_engagement_at``), then the most complete record (merge fields and sign-up date
+    present), then the first seen.
     """
     completeness = pl.sum_horizontal(
         pl.col(name).is_not_null().cast(pl.Int8)
@@ -134,7 +138,12 @@ def _duplicate_of() -> pl.Expr:
     )
     best = (
         pl.col("source_row")
-        .sort_by(completeness, pl.col("source_row"), descending=[True, False])
+        .sort_by(
+            pl.col("address_last_engagement_at").fill_null(_EPOCH),
+            completeness,
+            pl.col("source_row"),
+            descending=[True, True, False],
+        )
         .first()
         .over("mailbox_key")
     )

@@ -144,3 +144,12 @@ def test_placeholder_first_names_are_warned(name):
     ledger = run_list(f"email,first_name\na@example.com,{name}\nb@example.com,Maria\n", [])
     assert ledger["reasons"].to_list() == ["placeholder_name", ""]
     assert ledger["outcome"].to_list() == ["keep", "keep"]
+
+
+def test_duplicates_keep_the_spelling_the_reader_engages_with():
+    ledger = run_list(
+        "email,first_name,last_name\nJane.Doe@gmail.com,Jane,Doe\njanedoe+news@googlemail.com,,\n",
+        weekly("janedoe+news@googlemail.com", 4, opens="open") + weekly("jane.doe@gmail.com", 4),
+    )
+    rows = ledger.select("source_row", "outcome", "duplicate_of", "reasons").rows()
+    assert rows == [(1, "prune", 2, "duplicate"), (2, "keep", None, "placeholder_name")]
