@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--keep-typo-domains", action="store_true", help="keep likely typo domains with a warning"
     )
+    run.add_argument("--check-dns", action="store_true", help="look up the MX record of every domain")
+    run.add_argument("--dns-server", action="append", metavar="IP", help="resolver to ask (repeatable)")
+    run.add_argument("--dns-port", type=int, help="port of the resolvers (53)")
+    run.add_argument("--dns-cache", help="DNS answer cache file (default ~/.cache/listkit/mx-cache.json)")
     run.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
 
     synth = commands.add_parser("synth", help="write a realistic synthetic list and event log")
@@ -96,6 +100,10 @@ def _run(args: argparse.Namespace) -> int:
         soft_bounce_limit=args.soft_bounce_limit,
         prune_role_accounts=False if args.keep_role_accounts else None,
         prune_typo_domains=False if args.keep_typo_domains else None,
+        check_dns=True if args.check_dns else None,
+        dns_nameservers=tuple(args.dns_server) if args.dns_server else None,
+        dns_port=args.dns_port,
+        dns_cache=args.dns_cache,
     )
     result = run_files(args.subscribers, args.events, policy=policy, as_of=args.as_of, encoding=args.encoding)
     written = export(

@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from listkit.addresses import check_addresses
+from listkit.domains import apply_suggestions, check_mx
 from listkit.engagement import event_features, last_engagement_by_address, latest_event_time
 from listkit.merge_fields import is_placeholder_name
 from listkit.policy import Policy, parse_as_of
@@ -185,14 +186,11 @@ def run(
     as_of = _resolve_as_of(policy, subscribers, events)
 
     canonical = subscribers.select(list(SUBSCRIBER_COLUMNS))
-    addresses = check_addresses(subscribers["email"])
-    rows = pl.concat([canonical, addresses], how="horizontal")
-    if "suggestion" not in rows.columns:
-        rows = rows.with_columns(suggestion=pl.lit(None, dtype=pl.String))
+    addresses = apply_suggestions(check_addresses(subscribers["email"]))
+    rows = _with_dns_status(pl.concat([canonical, addresses], how="horizontal"), policy)
     # A list without first names at all is not a list of placeholder names.
     has_names = subscribers["first_name"].null_count() < subscribers.height
     rows = rows.with_columns(
-        dns_status=pl.lit(None, dtype=pl.String),
         placeholder_name=is_placeholder_name(pl.col("first_name")) if has_names else pl.lit(False),
     )
 
@@ -269,6 +267,24 @@ def _event_mailbox_keys(events: pl.DataFrame) -> pl.DataFrame:
     distinct = events.select(pl.col("email").unique().sort())
     checked = check_addresses(distinct["email"]).select("mailbox_key", "email_normalized")
     return pl.concat([distinct, checked], how="horizontal")
+
+
+def _with_dns_status(rows: pl.DataFrame, policy: Policy) -> pl.DataFrame:
+    """Add ``dns_status`` (ok, no_mx, unknown) per row from one MX lookup per domain, when asked for."""
+    if not policy.check_dns:
+        return rows.with_columns(
+            dns_status=pl.lit(None, dtype=pl.String), dns_detail=pl.lit(None, dtype=pl.String)
+        )
+    domains = rows["domain"].drop_nulls().unique().sort()
+    answers = check_mx(
+        domains,
+        nameservers=list(policy.dns_nameservers) if policy.dns_nameservers else None,
+        port=policy.dns_port,
+        timeout=policy.dns_timeout,
+        cache_path=Path(policy.dns_cache).expanduser() if policy.dns_cache else None,
+        cache_ttl_seconds=policy.dns_cache_hours * 3600,
+    )
+    return rows.join(answers, on="domain", how="left", nulls_equal=False).sort("source_row")
 
 
 def _with_address_engagement(

@@ -29,6 +29,10 @@ class Policy:
     prune_typo_domains: prune addresses on a likely-misspelt domain; ``False`` keeps them with a warning.
     prune_disposable: prune throw-away (disposable) domains.
     check_dns: look up MX records (off by default: it needs the network and is slow on cold caches).
+    dns_nameservers: resolvers to ask (``None``: the system's); ``dns_port`` their port (53).
+    dns_timeout: seconds per lookup (2.0); a lookup that times out gives the warning ``dns_unknown``.
+    dns_cache: JSON file caching answers for ``dns_cache_hours`` (24), so reruns do not resolve
+        again; ``None`` for no cache.
     score_half_life_days: half-life of the recency decay in the engagement score (90).
     click_weight: how much more a click counts than a human open in the score (3).
     new_subscriber_days: sign-ups this recent form the "new" segment (30).
@@ -44,6 +48,11 @@ class Policy:
     prune_typo_domains: bool = True
     prune_disposable: bool = True
     check_dns: bool = False
+    dns_nameservers: tuple[str, ...] | None = None
+    dns_port: int = 53
+    dns_timeout: float = 2.0
+    dns_cache: str | None = "~/.cache/listkit/mx-cache.json"
+    dns_cache_hours: int = 24
     score_half_life_days: float = 90.0
     click_weight: float = 3.0
     new_subscriber_days: int = 30
@@ -52,12 +61,17 @@ class Policy:
     def __post_init__(self) -> None:
         if self.as_of is not None:
             object.__setattr__(self, "as_of", parse_as_of(self.as_of))
+        if self.dns_nameservers is not None:
+            servers = (
+                [self.dns_nameservers] if isinstance(self.dns_nameservers, str) else self.dns_nameservers
+            )
+            object.__setattr__(self, "dns_nameservers", tuple(str(s) for s in servers))
         for name in ("sunset_days", "sunset_min_deliveries", "soft_bounce_limit", "new_subscriber_days",
-                     "machine_open_seconds"):  # fmt: skip
+                     "machine_open_seconds", "dns_port", "dns_cache_hours"):  # fmt: skip
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"policy option {name} must be a whole number of at least 1, not {value!r}")
-        for name in ("score_half_life_days", "click_weight"):
+        for name in ("score_half_life_days", "click_weight", "dns_timeout"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise ConfigError(f"policy option {name} must be a positive number, not {value!r}")

@@ -163,7 +163,7 @@ def _evidence() -> pl.Expr:
     status = pl.col("status").fill_null("")
     parts = [
         part("invalid_syntax", pl.col("syntax_error").fill_null("not a valid address")),
-        part("no_mx", "the domain accepts no mail (no MX or A record)"),
+        part("no_mx", pl.col("domain"), ": ", pl.col("dns_detail").fill_null("accepts no mail")),
         part("disposable", "throw-away domain ", pl.col("domain")),
         part("role_account", "role address ", pl.col("email_normalized")),
         part("typo_domain", "probably meant ", pl.col("suggestion")),
@@ -212,7 +212,9 @@ def _evidence() -> pl.Expr:
         part(
             "engagement_unknown", pl.col("machine_opens").cast(pl.String), " machine opens only (Apple MPP)"
         ),
-        part("dns_unknown", "the MX lookup did not answer; not pruned"),
+        part(
+            "dns_unknown", pl.col("domain"), ": ", pl.col("dns_detail").fill_null("no answer"), "; not pruned"
+        ),
         part(
             "placeholder_name",
             "first name looks like a placeholder: ",

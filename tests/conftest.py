@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from dns_server import INSTALL_HINT, Dnsmasq, dnsmasq_binary
 
 from listkit.cli import main
 
@@ -45,3 +46,13 @@ def sample_run(tmp_path_factory) -> Path:
     )
     assert status == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def dnsmasq(tmp_path_factory):
+    """A real dnsmasq on a free loopback port for the whole session; fails (not skips) without it."""
+    if dnsmasq_binary() is None:
+        pytest.fail(INSTALL_HINT, pytrace=False)
+    server = Dnsmasq(tmp_path_factory.mktemp("dnsmasq")).start()
+    yield server
+    server.stop()

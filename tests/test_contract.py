@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from conftest import SAMPLE, run_cli, tree_digest
+from dns_server import free_port
 
 import listkit
 from listkit.export import FORMULA_TRIGGERS
@@ -196,3 +197,35 @@ def test_no_cwd_or_clock_leaks_into_outputs(sample_run):
     for name in ("ledger.csv", "suppression.csv", "report.html"):
         text = (sample_run / name).read_text()
         assert str(sample_run) not in text and os.getcwd() not in text
+
+
+def test_dns_checks_prune_dead_domains_and_only_warn_when_dns_is_silent(dnsmasq, tmp_path):
+    listing = tmp_path / "list.csv"
+    listing.write_text(
+        "email\nann@example.com\nbob@nxdomain.example\ncat@null-mx.example\ndan@a-only.example\n"
+    )
+    out, cache = tmp_path / "out", tmp_path / "mx.json"
+    args = ["run", "--subscribers", listing, "--out", out, "--no-report", "--check-dns",
+            "--dns-server", "127.0.0.1", "--dns-cache", cache]  # fmt: skip
+    assert run_cli(*args, "--dns-port", dnsmasq.port) == 0
+    ledger = read_csv(out / "ledger.csv")
+    assert dict(ledger.select("email", "reasons").iter_rows()) == {
+        "ann@example.com": "",
+        "bob@nxdomain.example": "no_mx",
+        "cat@null-mx.example": "no_mx",
+        "dan@a-only.example": "",
+    }
+    silent = tmp_path / "silent"
+    config = write_config(tmp_path, "dns_timeout = 0.3")
+    silent_args = ["run", "--subscribers", listing, "--out", silent, "--no-report", "--config", config]
+    dead_server = ["--check-dns", "--dns-server", "127.0.0.1", "--dns-port", free_port()]
+    assert run_cli(*silent_args, *dead_server, "--dns-cache", tmp_path / "n.json") == 0
+    ledger = read_csv(silent / "ledger.csv")
+    assert ledger["reasons"].to_list() == ["dns_unknown"] * 4
+    assert ledger["outcome"].to_list() == ["keep"] * 4
+
+
+def write_config(folder: Path, text: str) -> Path:
+    path = folder / "policy.toml"
+    path.write_text("[policy]\n" + text + "\n")
+    return path
