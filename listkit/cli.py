@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="validate, score, segment and prune a list; write every output")
     run.add_argument("--subscribers", required=True, type=Path, help="subscriber list (CSV or Parquet)")
     run.add_argument("--events", type=Path, help="event history (CSV or Parquet)")
+    run.add_argument("--feedback", type=Path, help="folder of .eml files or an mbox of bounce/complaint mail")
     run.add_argument("--out", required=True, type=Path, help="output folder (replaced whole)")
     run.add_argument("--as-of", help="scoring date (YYYY-MM-DD or ISO-8601); default: the latest event")
     run.add_argument("--config", type=Path, help="policy TOML file")
@@ -105,11 +106,18 @@ def _run(args: argparse.Namespace) -> int:
         dns_port=args.dns_port,
         dns_cache=args.dns_cache,
     )
-    result = run_files(args.subscribers, args.events, policy=policy, as_of=args.as_of, encoding=args.encoding)
+    result = run_files(
+        args.subscribers,
+        args.events,
+        policy=policy,
+        as_of=args.as_of,
+        encoding=args.encoding,
+        feedback=args.feedback,
+    )
     written = export(
         result,
         args.out,
-        inputs={"subscribers": args.subscribers, "events": args.events},
+        inputs={"subscribers": args.subscribers, "events": args.events, "feedback": args.feedback},
         report=not args.no_report,
     )
     print(repr(result))

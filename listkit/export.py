@@ -115,11 +115,12 @@ def _manifest(
         "as_of": result.as_of.strftime(_TIMESTAMP_FORMAT),
         "policy": result.policy.to_dict(),
         "inputs": {
-            role: {"path": str(path), "sha256": _sha256(Path(path))}
+            role: {"path": str(path), "sha256": _sha256_tree(Path(path))}
             for role, path in sorted(inputs.items())
             if path is not None
         },
         "counts": result.summary(),
+        "compliance": result.compliance.to_dicts(),
         "package_versions": _package_versions(),
         "files": {name: _sha256(folder / name) for name in sorted(written)},
     }
@@ -130,6 +131,16 @@ def _sha256(path: Path) -> str:
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
+    return digest.hexdigest()
+
+
+def _sha256_tree(path: Path) -> str:
+    """sha256 of a file, or of a folder's files (their relative names and contents, in name order)."""
+    if not path.is_dir():
+        return _sha256(path)
+    digest = hashlib.sha256()
+    for member in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(str(member.relative_to(path)).encode() + b"\0" + _sha256(member).encode())
     return digest.hexdigest()
 
 

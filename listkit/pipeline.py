@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from listkit.addresses import check_addresses
+from listkit.compliance import provider_compliance
 from listkit.domains import apply_suggestions, check_mx
 from listkit.engagement import event_features, last_engagement_by_address, latest_event_time
+from listkit.feedback import FeedbackResult, read_feedback
 from listkit.merge_fields import is_placeholder_name
 from listkit.policy import Policy, parse_as_of
 from listkit.readers import read_events, read_subscribers
@@ -59,7 +61,10 @@ class RunResult:
     ledger: one row per input subscriber row, sorted by ``source_row`` (all columns of the run).
     suppression: addresses never to mail again, with the reasons, sorted by address.
     passthrough: names of the input's extra columns, in input order.
-    event_stats: counts about the event log (rows used, after ``as_of``, for unknown addresses...).
+    event_stats: counts about the event log (rows used, after ``as_of``, for unknown addresses...)
+        and, when raw feedback mail was read, what it held (``feedback``).
+    compliance: complaint, bounce and unsubscribe rates per mailbox provider (last 30 days and all
+        history) against the Google/Yahoo limits (:func:`listkit.compliance.provider_compliance`).
     """
 
     ledger: pl.DataFrame
@@ -68,6 +73,7 @@ class RunResult:
     as_of: datetime
     passthrough: tuple[str, ...] = ()
     event_stats: dict[str, Any] = field(default_factory=dict)
+    compliance: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     def segments(self) -> dict[str, pl.DataFrame]:
         """Kept rows per segment, in the shape sending tools import (``email`` is the normalised address)."""
@@ -136,6 +142,7 @@ class RunResult:
         folder.mkdir(parents=True, exist_ok=True)
         self.ledger.write_parquet(folder / "ledger.parquet")
         self.suppression.write_parquet(folder / "suppression.parquet")
+        self.compliance.write_parquet(folder / "compliance.parquet")
         meta = {
             "policy": self.policy.to_dict(),
             "as_of": self.as_of.isoformat(),
@@ -152,6 +159,7 @@ class RunResult:
         return cls(
             ledger=pl.read_parquet(folder / "ledger.parquet"),
             suppression=pl.read_parquet(folder / "suppression.parquet"),
+            compliance=pl.read_parquet(folder / "compliance.parquet"),
             policy=Policy().replace(**meta["policy"]),
             as_of=datetime.fromisoformat(meta["as_of"]),
             passthrough=tuple(meta["passthrough"]),
@@ -175,14 +183,19 @@ def run(
     events: pl.DataFrame | None = None,
     *,
     policy: Policy | None = None,
+    feedback: FeedbackResult | None = None,
 ) -> RunResult:
     """Validate, score, flag and segment a list: one explained outcome per subscriber row.
 
     ``subscribers`` and ``events`` are canonical frames (see :func:`listkit.read_subscribers` and
     :func:`listkit.read_events`); ``events`` may be omitted for a list without history.
+    ``feedback`` (from :func:`listkit.read_feedback`) adds the bounces and complaints found in raw
+    DSN and ARF mail to the events.
     """
     policy = policy or Policy()
     events = events if events is not None else pl.DataFrame(schema=EVENT_COLUMNS)
+    if feedback is not None:
+        events = pl.concat([events, feedback.events], how="diagonal")
     as_of = _resolve_as_of(policy, subscribers, events)
 
     canonical = subscribers.select(list(SUBSCRIBER_COLUMNS))
@@ -217,7 +230,13 @@ def run(
         policy=policy,
         as_of=as_of,
         passthrough=passthrough,
-        event_stats=_event_stats(events, event_keys, features, flagged, as_of),
+        event_stats=_event_stats(events, event_keys, features, flagged, as_of)
+        | (
+            {"feedback": feedback.stats, "feedback_problems": feedback.problems}
+            if feedback is not None
+            else {}
+        ),
+        compliance=provider_compliance(events, as_of=as_of),
     )
 
 
@@ -229,14 +248,20 @@ def run_files(
     config: str | Path | None = None,
     as_of: str | datetime | None = None,
     encoding: str | None = None,
+    feedback: str | Path | None = None,
 ) -> RunResult:
-    """Read the input files and :func:`run` them. ``config`` is a policy TOML file; ``as_of`` overrides it."""
+    """Read the input files and :func:`run` them.
+
+    ``config`` is a policy TOML file; ``as_of`` overrides it. ``feedback`` is a folder of ``.eml``
+    files or an mbox of bounce and complaint mail.
+    """
     policy = policy or (Policy.from_toml(config) if config else Policy())
     if as_of is not None:
         policy = policy.replace(as_of=parse_as_of(as_of))
     subscriber_frame = read_subscribers(subscribers, encoding=encoding)
     event_frame = read_events(events, encoding=encoding) if events is not None else None
-    return run(subscriber_frame, event_frame, policy=policy)
+    feedback_result = read_feedback(feedback) if feedback is not None else None
+    return run(subscriber_frame, event_frame, policy=policy, feedback=feedback_result)
 
 
 def _passthrough_columns(subscribers: pl.DataFrame, *, reserved: set[str]) -> pl.DataFrame:
@@ -357,10 +382,7 @@ def _event_stats(
         events.filter(pl.col("event") == "unknown").group_by("event_raw").len().sort("event_raw").iter_rows()
     )
     used = features["events"].sum() if features.height else 0
-    until_as_of = events.filter(pl.col("timestamp") <= as_of)
-    recent = until_as_of.filter(pl.col("timestamp") > as_of - timedelta(days=30))
     return {
-        "reputation": {"all_history": _counts_by_type(until_as_of), "last_30_days": _counts_by_type(recent)},
         "rows": events.height,
         "after_as_of": int((events["timestamp"] > as_of).sum()),
         "with_invalid_address": int(events["email"].is_in(invalid).sum()),
@@ -369,9 +391,3 @@ def _event_stats(
         "matched_to_list": int(used) - (int(unmatched["events"].sum()) if unmatched.height else 0),
         "unknown_types": {str(name): int(count) for name, count in unknown_types},
     }
-
-
-def _counts_by_type(events: pl.DataFrame) -> dict[str, int]:
-    """Events per contract type (unknown types left out)."""
-    counts = events.filter(pl.col("event") != "unknown").group_by("event").len()
-    return {str(name): int(n) for name, n in counts.sort("event").iter_rows()}

@@ -40,10 +40,6 @@ REASON_TEXT = {
     "placeholder_name": "first name is a placeholder or junk (warning)",
 }
 
-#: Google's and Yahoo's bulk-sender rule: complaint rate must stay below 0.3% (aim for 0.1%).
-COMPLAINT_RATE_LIMIT = 0.003
-COMPLAINT_RATE_TARGET = 0.001
-
 _NOTEBOOK = "list_health.ipynb"
 _COLOURS = {"keep": "#2a9d8f", "prune": "#e76f51", "bar": "#457b9d", "warn": "#e9c46a"}
 
@@ -120,27 +116,12 @@ def segment_table(result: RunResult) -> pl.DataFrame:
     )
 
 
-def reputation_table(result: RunResult) -> pl.DataFrame:
-    """Complaint and bounce rates in the event log (last 30 days and all history) against the limits."""
-    stats = result.event_stats.get("reputation", {})
-    rows = []
-    for period in ("last_30_days", "all_history"):
-        counts = stats.get(period, {})
-        deliveries = counts.get("delivered", 0)
-        complaint_rate = counts.get("complaint", 0) / deliveries if deliveries else None
-        rows.append(
-            {
-                "period": period.replace("_", " "),
-                "deliveries": deliveries,
-                "complaints": counts.get("complaint", 0),
-                "complaint_rate": complaint_rate,
-                "bounces": counts.get("bounce", 0),
-                "bounce_rate": counts.get("bounce", 0) / deliveries if deliveries else None,
-                "unsubscribes": counts.get("unsubscribe", 0),
-                "verdict": _complaint_verdict(complaint_rate),
-            }
-        )
-    return pl.DataFrame(rows)
+def compliance_table(result: RunResult) -> pl.DataFrame:
+    """Complaint, bounce and unsubscribe rates per mailbox provider against Google's and Yahoo's limits."""
+    return result.compliance.select(
+        "provider", "period", "deliveries", "complaints", "complaint_rate", "bounce_rate", "unsubscribe_rate",
+        "complaint_status",
+    )  # fmt: skip
 
 
 def event_log_table(result: RunResult) -> pl.DataFrame:
@@ -155,17 +136,8 @@ def event_log_table(result: RunResult) -> pl.DataFrame:
         ("with an invalid address", stats.get("with_invalid_address", 0)),
     ]
     rows += [(f"unknown event type {name!r}", n) for name, n in stats.get("unknown_types", {}).items()]
+    rows += [(f"feedback mail: {name}", n) for name, n in stats.get("feedback", {}).items()]
     return pl.DataFrame(rows, schema=["what", "count"], orient="row")
-
-
-def _complaint_verdict(rate: float | None) -> str:
-    if rate is None:
-        return "no deliveries"
-    if rate >= COMPLAINT_RATE_LIMIT:
-        return "over Google/Yahoo's 0.3% limit"
-    if rate >= COMPLAINT_RATE_TARGET:
-        return "under 0.3% but above the 0.1% target"
-    return "below the 0.1% target"
 
 
 def funnel_figure(result: RunResult) -> Figure:

@@ -229,3 +229,19 @@ def write_config(folder: Path, text: str) -> Path:
     path = folder / "policy.toml"
     path.write_text("[policy]\n" + text + "\n")
     return path
+
+
+def test_raw_bounce_and_complaint_mail_prunes_and_suppresses(tmp_path):
+    feedback = Path(__file__).parent / "fixtures" / "feedback"
+    listing = tmp_path / "list.csv"
+    listing.write_text("email\nj.doe@example.org\nLisa.M@yahoo.com\nt.berg@corp.example\nok@example.com\n")
+    out = tmp_path / "out"
+    assert run_cli("run", "--subscribers", listing, "--feedback", feedback, "--out", out, "--no-report") == 0
+    ledger = read_csv(out / "ledger.csv")
+    assert ledger["reasons"].fill_null("").to_list() == ["hard_bounce", "complaint", "", ""]
+    suppression = set(read_csv(out / "suppression.csv")["email"])
+    assert {"j.doe@example.org", "Lisa.M@yahoo.com", "mark.otto@hotmail.com"} <= suppression
+    manifest = json.loads((out / "manifest.json").read_text())
+    feedback_counts = manifest["counts"]["events"]["feedback"]
+    assert feedback_counts["auto_replies"] == 1 and feedback_counts["unreadable"] == 1
+    assert len(manifest["counts"]["events"]["feedback_problems"]) >= 2

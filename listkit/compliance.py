@@ -1,0 +1,169 @@
+"""Complaint, bounce and unsubscribe rates per mailbox provider, against the bulk-sender rules.
+
+Since February 2024 Gmail and Yahoo/AOL require bulk senders to keep the spam complaint rate below
+0.3% and advise staying below 0.1%. ``provider_compliance`` measures each provider's rates over the
+last 30 days and over all history, so a sender sees where they stand before a provider starts
+junking or rejecting their mail.
+
+Rates are per delivery. An event log without any ``delivered`` event (some ESP exports only list
+sends) uses its ``send`` events as the denominator instead; the ``deliveries_from`` column says which
+was used. The choice is made once for the whole log, so every row is measured the same way.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+
+#: Providers in report order; ``other`` is every domain not listed below.
+PROVIDER_ORDER = ("Gmail", "Yahoo/AOL", "Microsoft", "Apple", "other")
+PERIODS = ("last 30 days", "all history")
+RECENT_DAYS = 30
+#: Complaint rate at or above which Gmail and Yahoo start rejecting or junking bulk mail.
+COMPLAINT_LIMIT = 0.003
+#: Complaint rate the providers advise staying below.
+COMPLAINT_TARGET = 0.001
+
+#: Exact consumer mail domains per provider. The AT&T and Verizon domains are hosted by Yahoo/AOL.
+PROVIDERS: dict[str, str] = {
+    **dict.fromkeys(("gmail.com", "googlemail.com"), "Gmail"),
+    **dict.fromkeys(
+        (
+            "yahoo.com",
+            "ymail.com",
+            "rocketmail.com",
+            "myyahoo.com",
+            "aol.com",
+            "aim.com",
+            "verizon.net",
+            "att.net",
+            "sbcglobal.net",
+            "bellsouth.net",
+            "pacbell.net",
+            "swbell.net",
+            "flash.net",
+            "prodigy.net",
+            "ameritech.net",
+            "snet.net",
+        ),
+        "Yahoo/AOL",
+    ),
+    **dict.fromkeys(
+        ("outlook.com", "hotmail.com", "live.com", "msn.com", "passport.com", "windowslive.com"), "Microsoft"
+    ),
+    **dict.fromkeys(("icloud.com", "me.com", "mac.com"), "Apple"),
+}
+
+#: Regional variants (yahoo.co.uk, hotmail.fr, outlook.com.br, aol.de, ...): the brand followed by a
+#: country-style suffix only, so a company domain such as live.example.org stays "other".
+_REGIONAL_SUFFIX = r"\.(com|net|[a-z]{2}|co\.[a-z]{2}|com\.[a-z]{2})$"
+_REGIONAL = {
+    "Yahoo/AOL": rf"^(yahoo|aol){_REGIONAL_SUFFIX}",
+    "Microsoft": rf"^(outlook|hotmail|live|windowslive){_REGIONAL_SUFFIX}",
+}
+
+_COUNTED = ("send", "delivered", "bounce", "complaint", "unsubscribe")
+
+
+def domain_of(email: pl.Expr) -> pl.Expr:
+    """The lower-cased, trimmed part after the last ``@`` (null without one)."""
+    return email.str.to_lowercase().str.extract(r"@([^@]*)$", 1).str.strip_chars()
+
+
+def provider_of(domain: pl.Expr) -> pl.Expr:
+    """Provider name for each domain: one of :data:`PROVIDER_ORDER` (``other`` for null too)."""
+    clean = domain.str.strip_chars().str.to_lowercase().str.strip_chars_end(".")
+    exact = clean.replace_strict(PROVIDERS, default=None, return_dtype=pl.String)
+    regional = pl.lit(None, dtype=pl.String)
+    for name, pattern in reversed(_REGIONAL.items()):
+        regional = pl.when(clean.str.contains(pattern)).then(pl.lit(name)).otherwise(regional)
+    return pl.coalesce(exact, regional, pl.lit("other"))
+
+
+def complaint_status(complaint_rate: pl.Expr, deliveries: pl.Expr) -> pl.Expr:
+    """The verdict text for a complaint rate: limit, target, ok, or no deliveries."""
+    return (
+        pl.when(deliveries == 0)
+        .then(pl.lit("no deliveries"))
+        .when(complaint_rate >= COMPLAINT_LIMIT)
+        .then(pl.lit("over 0.3% limit"))
+        .when(complaint_rate >= COMPLAINT_TARGET)
+        .then(pl.lit("above 0.1% target"))
+        .otherwise(pl.lit("ok"))
+    )
+
+
+def provider_compliance(events: pl.DataFrame | pl.LazyFrame, *, as_of: datetime) -> pl.DataFrame:
+    """Per provider and period: deliveries, complaints, bounces, unsubscribes, their rates and a verdict.
+
+    ``events`` is a canonical event frame (:data:`listkit.schema.EVENT_COLUMNS`); events after
+    ``as_of`` (UTC when naive) are ignored. Returns 12 rows, providers in :data:`PROVIDER_ORDER`
+    then ``all``, each with the periods of :data:`PERIODS`; rates are floats, null without
+    deliveries. Bounces are all bounce events (hard, soft and policy).
+    """
+    if as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=UTC)
+    recent = pl.col("timestamp") > as_of - timedelta(days=RECENT_DAYS)
+    # The single pass over the log counts per address for both periods at once; domains and providers
+    # are then derived once per distinct address rather than once per event (string work is costly).
+    counts = (
+        events.lazy()
+        .filter(pl.col("timestamp") <= as_of)
+        .group_by("email")
+        .agg(
+            *[(pl.col("event") == name).sum().alias(f"{PERIODS[1]}|{name}") for name in _COUNTED],
+            *[((pl.col("event") == name) & recent).sum().alias(f"{PERIODS[0]}|{name}") for name in _COUNTED],
+        )
+        .group_by(provider=provider_of(domain_of(pl.col("email"))))
+        .agg(pl.exclude("email").sum())
+        .collect()
+    )
+    # Everything below works on at most 5 x 2 rows.
+    long = pl.concat(
+        [
+            counts.select(
+                "provider",
+                period=pl.lit(period),
+                **{name: pl.col(f"{period}|{name}").cast(pl.Int64) for name in _COUNTED},
+            )
+            for period in PERIODS
+        ]
+    )
+    denominator = "delivered" if long["delivered"].sum() > 0 else "send"
+    everyone = long.group_by("period").agg(pl.col(_COUNTED).sum()).with_columns(provider=pl.lit("all"))
+    long = pl.concat([long, everyone], how="diagonal")
+    grid = pl.DataFrame(
+        [(provider, period) for provider in (*PROVIDER_ORDER, "all") for period in PERIODS],
+        schema={"provider": pl.String, "period": pl.String},
+        orient="row",
+    ).with_row_index("order")
+    return (
+        grid.join(long, on=["provider", "period"], how="left")
+        .sort("order")
+        .with_columns(pl.col(_COUNTED).fill_null(0))
+        .with_columns(deliveries=pl.col(denominator))
+        .with_columns(
+            complaint_rate=_rate("complaint"),
+            bounce_rate=_rate("bounce"),
+            unsubscribe_rate=_rate("unsubscribe"),
+        )
+        .select(
+            "provider",
+            "period",
+            "deliveries",
+            pl.col("complaint").alias("complaints"),
+            "complaint_rate",
+            pl.col("bounce").alias("bounces"),
+            "bounce_rate",
+            pl.col("unsubscribe").alias("unsubscribes"),
+            "unsubscribe_rate",
+            complaint_status(pl.col("complaint_rate"), pl.col("deliveries")).alias("complaint_status"),
+            pl.lit(denominator).alias("deliveries_from"),
+        )
+    )
+
+
+def _rate(column: str) -> pl.Expr:
+    """``column`` per delivery; null when there were none."""
+    return pl.when(pl.col("deliveries") > 0).then(pl.col(column) / pl.col("deliveries"))
