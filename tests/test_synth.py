@@ -23,8 +23,16 @@ from listkit.synth import (
 N = 4000
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 SUBSCRIBER_COLUMNS = ["email", "first_name", "last_name", "signup_at", "source", "status", "plan", "country"]
-EVENT_COLUMNS = ["email", "event", "timestamp", "campaign", "bounce_type", "smtp_status", "user_agent",
-                 "machine_open"]
+EVENT_COLUMNS = [
+    "email",
+    "event",
+    "timestamp",
+    "campaign",
+    "bounce_type",
+    "smtp_status",
+    "user_agent",
+    "machine_open",
+]
 ISO = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
 
 
@@ -38,13 +46,15 @@ def facts(data: SyntheticData) -> pl.DataFrame:
     """Per-mailbox facts recomputed from the event log alone (trimmed, lower-cased address)."""
     start = (DEFAULT_AS_OF - timedelta(days=365)).strftime("%Y-%m-%dT%H:%M:%SZ")
     ev = data.events.with_columns(pl.col(pl.Enum).cast(pl.String)).with_columns(
-        mailbox=pl.col("email").str.strip_chars().str.to_lowercase(), recent=pl.col("timestamp") >= start)
+        mailbox=pl.col("email").str.strip_chars().str.to_lowercase(), recent=pl.col("timestamp") >= start
+    )
     human = ((pl.col("event") == "open") & ~pl.col("machine_open")) | (pl.col("event") == "click")
     last_delivery = pl.col("timestamp").filter(pl.col("event") == "delivered").max()
     soft = (pl.col("event") == "bounce") & pl.col("smtp_status").str.contains(r"\b4\.\d")
     return ev.group_by("mailbox").agg(
         deliveries_365d=((pl.col("event") == "delivered") & pl.col("recent")).sum(),
-        human_365d=(human & pl.col("recent")).sum(), human=human.sum(),
+        human_365d=(human & pl.col("recent")).sum(),
+        human=human.sum(),
         soft_after_delivery=(soft & (pl.col("timestamp") > last_delivery.fill_null(""))).sum(),
         machine_opens=(pl.col("event") == "open").filter(pl.col("machine_open")).sum(),
     )
@@ -52,7 +62,8 @@ def facts(data: SyntheticData) -> pl.DataFrame:
 
 def _with_facts(data: SyntheticData, facts: pl.DataFrame) -> pl.DataFrame:
     return data.truth.join(facts, on="mailbox", how="left", maintain_order="left").with_columns(
-        pl.col("deliveries_365d_right", "human_365d", "human", "soft_after_delivery").fill_null(0))
+        pl.col("deliveries_365d_right", "human_365d", "human", "soft_after_delivery").fill_null(0)
+    )
 
 
 def test_same_seed_same_frames_and_files(tmp_path: Path) -> None:
@@ -103,9 +114,14 @@ def test_dormant_rows_meet_the_inactivity_rule(data: SyntheticData, facts: pl.Da
 
 def test_mpp_mailboxes_only_have_machine_opens_right_after_delivery(data: SyntheticData) -> None:
     mpp = data.truth.filter(pl.col("persona") == "mpp", pl.col("duplicate_of").is_null())["mailbox"]
-    ev = data.events.with_columns(pl.col(pl.Enum).cast(pl.String)).with_columns(
-        mailbox=pl.col("email").str.strip_chars().str.to_lowercase(),
-        at=pl.col("timestamp").str.to_datetime("%Y-%m-%dT%H:%M:%SZ")).filter(pl.col("mailbox").is_in(mpp.implode()))
+    ev = (
+        data.events.with_columns(pl.col(pl.Enum).cast(pl.String))
+        .with_columns(
+            mailbox=pl.col("email").str.strip_chars().str.to_lowercase(),
+            at=pl.col("timestamp").str.to_datetime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+        .filter(pl.col("mailbox").is_in(mpp.implode()))
+    )
     assert ev.filter(pl.col("event") == "click").height == 0
     opens = ev.filter(pl.col("event") == "open")
     assert opens.height > 5 * mpp.len()
@@ -129,7 +145,8 @@ def test_truth_agrees_with_the_events(data: SyntheticData, facts: pl.DataFrame) 
         hard=pl.col("expected_reasons").str.contains("hard_bounce").mean(),
         soft=pl.col("expected_reasons").str.contains("soft_bounce_repeated").mean(),
         complaint=pl.col("expected_reasons").str.contains("complaint").mean(),
-        unsub=pl.col("expected_reasons").str.contains("unsubscribed").mean())
+        unsub=pl.col("expected_reasons").str.contains("unsubscribed").mean(),
+    )
     rates = {row["persona"]: row for row in by_persona.iter_rows(named=True)}
     assert rates["hard_bounce"]["hard"] > 0.8 and rates["engaged"]["hard"] == 0
     assert rates["soft_bounce"]["soft"] > 0.7 and rates["complainer"]["complaint"] > 0.8
@@ -151,24 +168,59 @@ def test_address_truth(data: SyntheticData) -> None:
     assert [not v for v in verdicts] == t["invalid"].to_list()
     typo = t.filter(pl.col("typo_of").is_not_null())
     assert (typo["address_kind"] == "typo").all() and typo.height > 0.005 * N
-    assert typo["typo_of"].str.split("@").list.last().is_in(
-        ["gmail.com", "yahoo.com", "hotmail.com", "outlook.com", "icloud.com", "aol.com"]).all()
+    assert (
+        typo["typo_of"]
+        .str.split("@")
+        .list.last()
+        .is_in(["gmail.com", "yahoo.com", "hotmail.com", "outlook.com", "icloud.com", "aol.com"])
+        .all()
+    )
     assert not typo["typo_of"].is_in(t["mailbox"].drop_nulls().implode()).any()
     assert (typo["email"].str.split("@").list.last() != typo["typo_of"].str.split("@").list.last()).all()
     assert t.filter(pl.col("address_kind") == "disposable")["disposable"].all()
     assert t.filter(pl.col("address_kind") == "clean")["disposable"].mean() < 0.01
     roles = t.filter(pl.col("role"))["email"].str.split("@").list.first()
-    assert roles.is_in(["info", "sales", "support", "admin", "noreply", "no-reply", "contact", "hello",
-                        "office", "billing", "marketing", "team", "help", "webmaster", "hr", "jobs",
-                        "careers", "accounts", "enquiries", "press"]).all()
+    assert roles.is_in(
+        [
+            "info",
+            "sales",
+            "support",
+            "admin",
+            "noreply",
+            "no-reply",
+            "contact",
+            "hello",
+            "office",
+            "billing",
+            "marketing",
+            "team",
+            "help",
+            "webmaster",
+            "hr",
+            "jobs",
+            "careers",
+            "accounts",
+            "enquiries",
+            "press",
+        ]
+    ).all()
     assert t.filter(pl.col("idn"))["email"].str.contains(r"[^\x00-\x7f]").all()
 
 
 def _mailbox_key(email: str) -> str:
     local, _, domain = email.strip().lower().rpartition("@")
     domain = "gmail.com" if domain == "googlemail.com" else domain
-    if domain in {"gmail.com", "outlook.com", "hotmail.com", "live.com", "icloud.com", "me.com", "proton.me",
-                  "protonmail.com", "fastmail.com"}:
+    if domain in {
+        "gmail.com",
+        "outlook.com",
+        "hotmail.com",
+        "live.com",
+        "icloud.com",
+        "me.com",
+        "proton.me",
+        "protonmail.com",
+        "fastmail.com",
+    }:
         local = local.split("+")[0]
     return f"{local.replace('.', '') if domain == 'gmail.com' else local}@{domain}"
 
@@ -224,9 +276,29 @@ def test_parquet_and_mailchimp_export(data: SyntheticData, tmp_path: Path) -> No
     assert back.equals(data.events.with_columns(pl.col(pl.Enum).cast(pl.String)))
     mc = to_mailchimp_export(data.subscribers.head(500))
     assert mc.columns == [
-        "Email Address", "First Name", "Last Name", "Address", "Phone Number", "MEMBER_RATING", "OPTIN_TIME",
-        "OPTIN_IP", "CONFIRM_TIME", "CONFIRM_IP", "LATITUDE", "LONGITUDE", "GMTOFF", "DSTOFF", "TIMEZONE",
-        "CC", "REGION", "LAST_CHANGED", "LEID", "EUID", "NOTES", "TAGS"]
+        "Email Address",
+        "First Name",
+        "Last Name",
+        "Address",
+        "Phone Number",
+        "MEMBER_RATING",
+        "OPTIN_TIME",
+        "OPTIN_IP",
+        "CONFIRM_TIME",
+        "CONFIRM_IP",
+        "LATITUDE",
+        "LONGITUDE",
+        "GMTOFF",
+        "DSTOFF",
+        "TIMEZONE",
+        "CC",
+        "REGION",
+        "LAST_CHANGED",
+        "LEID",
+        "EUID",
+        "NOTES",
+        "TAGS",
+    ]
     assert mc.height == 500
     assert mc["Email Address"].equals(data.subscribers["email"].head(500), check_names=False)
     assert mc["OPTIN_TIME"].str.contains(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$").all()
