@@ -35,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--encoding", help="text encoding of CSV inputs that are not UTF-8 or UTF-16 (e.g. cp1252)"
     )
     run.add_argument("--no-report", action="store_true", help="skip report.html (faster)")
+    run.add_argument(
+        "--previous",
+        type=Path,
+        help="an earlier run's output folder: keep its segment names, write changes.csv",
+    )
+    run.add_argument("--segments", type=int, help="number of reader clusters (default: chosen, 3-8)")
     run.add_argument("--sunset-days", type=int, help="inactivity window in days (365)")
     run.add_argument("--sunset-min-deliveries", type=int, help="deliveries in the window before pruning (10)")
     run.add_argument("--soft-bounce-limit", type=int, help="soft bounces in a row that prune (3)")
@@ -105,6 +111,7 @@ def _run(args: argparse.Namespace) -> int:
         dns_nameservers=tuple(args.dns_server) if args.dns_server else None,
         dns_port=args.dns_port,
         dns_cache=args.dns_cache,
+        n_segments=args.segments,
     )
     result = run_files(
         args.subscribers,
@@ -113,11 +120,17 @@ def _run(args: argparse.Namespace) -> int:
         as_of=args.as_of,
         encoding=args.encoding,
         feedback=args.feedback,
+        previous=args.previous,
     )
     written = export(
         result,
         args.out,
-        inputs={"subscribers": args.subscribers, "events": args.events, "feedback": args.feedback},
+        inputs={
+            "subscribers": args.subscribers,
+            "events": args.events,
+            "feedback": args.feedback,
+            "previous_ledger": args.previous / "ledger.csv" if args.previous else None,
+        },
         report=not args.no_report,
     )
     print(repr(result))
@@ -125,6 +138,8 @@ def _run(args: argparse.Namespace) -> int:
     print(f"ledger:      {args.out / 'ledger.csv'}")
     print(f"segments:    {', '.join(segments) or 'none (no row was kept)'}")
     print(f"suppression: {args.out / 'suppression.csv'}")
+    if result.changes is not None:
+        print(f"changes:     {args.out / 'changes.csv'}")
     if not args.no_report:
         print(f"report:      {args.out / 'report.html'}")
     print(f"manifest:    {args.out / 'manifest.json'}")

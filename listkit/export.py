@@ -99,6 +99,11 @@ def _write_all(result: RunResult, folder: Path, *, report: bool) -> list[str]:
         written.append(f"segments/{name}.csv")
     write_csv(result.suppression, folder / "suppression.csv")
     written.append("suppression.csv")
+    write_csv(result.segment_profiles, folder / "segment_profiles.csv")
+    written.append("segment_profiles.csv")
+    if result.changes is not None:
+        write_csv(result.changes, folder / "changes.csv")
+        written.append("changes.csv")
     if report:
         from listkit.report import render_report  # papermill is slow to import; only when needed
 

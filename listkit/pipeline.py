@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from typing import Any
 import polars as pl
 
 from listkit.addresses import check_addresses
+from listkit.changes import change_counts, changes, load_previous
 from listkit.compliance import provider_compliance
 from listkit.domains import apply_suggestions, check_mx
 from listkit.engagement import event_features, last_engagement_by_address, latest_event_time
@@ -65,6 +67,9 @@ class RunResult:
         and, when raw feedback mail was read, what it held (``feedback``).
     compliance: complaint, bounce and unsubscribe rates per mailbox provider (last 30 days and all
         history) against the Google/Yahoo limits (:func:`listkit.compliance.provider_compliance`).
+    segment_profiles: one row per segment describing its readers (:func:`listkit.segments.profile`).
+    changes: per address, what changed since the previous run (:func:`listkit.changes.changes`;
+        ``None`` without a previous run).
     """
 
     ledger: pl.DataFrame
@@ -74,6 +79,8 @@ class RunResult:
     passthrough: tuple[str, ...] = ()
     event_stats: dict[str, Any] = field(default_factory=dict)
     compliance: pl.DataFrame = field(default_factory=pl.DataFrame)
+    segment_profiles: pl.DataFrame = field(default_factory=pl.DataFrame)
+    changes: pl.DataFrame | None = None
 
     def segments(self) -> dict[str, pl.DataFrame]:
         """Kept rows per segment, in the shape sending tools import (``email`` is the normalised address)."""
@@ -114,6 +121,7 @@ class RunResult:
             "segment": dict(segments.iter_rows()),
             "suppression_rows": self.suppression.height,
             "events": self.event_stats,
+            "changes": change_counts(self.changes) if self.changes is not None else None,
         }
 
     def funnel(self) -> list[tuple[str, int]]:
@@ -143,6 +151,9 @@ class RunResult:
         self.ledger.write_parquet(folder / "ledger.parquet")
         self.suppression.write_parquet(folder / "suppression.parquet")
         self.compliance.write_parquet(folder / "compliance.parquet")
+        self.segment_profiles.write_parquet(folder / "segment_profiles.parquet")
+        if self.changes is not None:
+            self.changes.write_parquet(folder / "changes.parquet")
         meta = {
             "policy": self.policy.to_dict(),
             "as_of": self.as_of.isoformat(),
@@ -164,6 +175,10 @@ class RunResult:
             as_of=datetime.fromisoformat(meta["as_of"]),
             passthrough=tuple(meta["passthrough"]),
             event_stats=meta["event_stats"],
+            segment_profiles=pl.read_parquet(folder / "segment_profiles.parquet"),
+            changes=pl.read_parquet(folder / "changes.parquet")
+            if (folder / "changes.parquet").exists()
+            else None,
         )
 
     def __repr__(self) -> str:
@@ -184,6 +199,7 @@ def run(
     *,
     policy: Policy | None = None,
     feedback: FeedbackResult | None = None,
+    previous_profiles: pl.DataFrame | None = None,
 ) -> RunResult:
     """Validate, score, flag and segment a list: one explained outcome per subscriber row.
 
@@ -213,7 +229,10 @@ def run(
     rows = _with_address_engagement(rows, events, event_keys, as_of=as_of, policy=policy)
     flagged = flag(rows, policy=policy)
     kept = flagged["outcome"] == "keep"
-    segment_names = segment(flagged.filter(kept), policy=policy, as_of=as_of)
+    # previous_profiles (an earlier run's segment_profiles.csv) keeps segment names on the same readers.
+    segment_names, segment_profiles = segment(
+        flagged.filter(kept), policy=policy, as_of=as_of, previous_profiles=previous_profiles
+    )
     flagged = _attach_segments(flagged, kept, segment_names)
 
     merge_fields = [c for c in SUBSCRIBER_COLUMNS if c not in ("source_row", "email")]
@@ -237,6 +256,7 @@ def run(
             else {}
         ),
         compliance=provider_compliance(events, as_of=as_of),
+        segment_profiles=segment_profiles,
     )
 
 
@@ -249,6 +269,7 @@ def run_files(
     as_of: str | datetime | None = None,
     encoding: str | None = None,
     feedback: str | Path | None = None,
+    previous: str | Path | None = None,
 ) -> RunResult:
     """Read the input files and :func:`run` them.
 
@@ -258,10 +279,21 @@ def run_files(
     policy = policy or (Policy.from_toml(config) if config else Policy())
     if as_of is not None:
         policy = policy.replace(as_of=parse_as_of(as_of))
+    # An earlier run's output folder: its segment names are kept and ``changes`` is filled in.
+    previous_ledger, previous_profiles = load_previous(previous) if previous is not None else (None, None)
     subscriber_frame = read_subscribers(subscribers, encoding=encoding)
     event_frame = read_events(events, encoding=encoding) if events is not None else None
     feedback_result = read_feedback(feedback) if feedback is not None else None
-    return run(subscriber_frame, event_frame, policy=policy, feedback=feedback_result)
+    result = run(
+        subscriber_frame,
+        event_frame,
+        policy=policy,
+        feedback=feedback_result,
+        previous_profiles=previous_profiles,
+    )
+    if previous_ledger is not None:
+        result = dataclasses.replace(result, changes=changes(previous_ledger, result.ledger))
+    return result
 
 
 def _passthrough_columns(subscribers: pl.DataFrame, *, reserved: set[str]) -> pl.DataFrame:

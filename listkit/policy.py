@@ -38,6 +38,13 @@ class Policy:
     new_subscriber_days: sign-ups this recent form the "new" segment (30).
     machine_open_seconds: an open without user agent this soon after its delivery is a machine
         open (10): no reader opens mail that fast, a prefetching proxy does.
+    n_segments: number of reader clusters; ``None`` chooses it by silhouette between
+        ``min_segments`` (3) and ``max_segments`` (8). The rule segments ``new`` and
+        ``engagement-unknown`` come on top.
+    cluster_sample_size: rows sampled to choose the number of clusters (10,000).
+    random_state: seed of the clustering (0): the same seed, the same segments.
+    lapsing_after_days: a cluster whose median reader has not engaged for longer is ``lapsing``
+        or ``dormant`` rather than active (90).
     """
 
     as_of: datetime | None = None
@@ -57,6 +64,12 @@ class Policy:
     click_weight: float = 3.0
     new_subscriber_days: int = 30
     machine_open_seconds: int = 10
+    n_segments: int | None = None
+    min_segments: int = 3
+    max_segments: int = 8
+    cluster_sample_size: int = 10_000
+    random_state: int = 0
+    lapsing_after_days: int = 90
 
     def __post_init__(self) -> None:
         if self.as_of is not None:
@@ -71,6 +84,7 @@ class Policy:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"policy option {name} must be a whole number of at least 1, not {value!r}")
+        _check_segment_options(self)
         for name in ("score_half_life_days", "click_weight", "dns_timeout"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
@@ -119,6 +133,25 @@ class Policy:
         values = dataclasses.asdict(self)
         values["as_of"] = self.as_of.isoformat().replace("+00:00", "Z") if self.as_of else None
         return values
+
+
+def _check_segment_options(policy: Policy) -> None:
+    """The clustering options: whole numbers in range, ``min_segments <= max_segments``."""
+    least = {"n_segments": 1, "min_segments": 2, "max_segments": 2, "cluster_sample_size": 100,
+             "random_state": 0, "lapsing_after_days": 1}  # fmt: skip
+    for name, minimum in least.items():
+        value = getattr(policy, name)
+        if name == "n_segments" and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ConfigError(
+                f"policy option {name} must be a whole number of at least {minimum}, not {value!r}"
+            )
+    if policy.min_segments > policy.max_segments:
+        raise ConfigError(
+            f"policy option min_segments ({policy.min_segments}) must not exceed max_segments "
+            f"({policy.max_segments})"
+        )
 
 
 def parse_as_of(value: str | date | datetime) -> datetime:

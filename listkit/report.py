@@ -98,22 +98,9 @@ def reasons_table(result: RunResult) -> pl.DataFrame:
 
 
 def segment_table(result: RunResult) -> pl.DataFrame:
-    """Profile of each segment: size, share, median score, opens and clicks per delivery, recency."""
-    kept = result.ledger.filter(pl.col("outcome") == "keep")
-    days_since = (pl.lit(result.as_of) - pl.col("last_engagement_at")).dt.total_days()
-    return (
-        kept.group_by("segment")
-        .agg(
-            subscribers=pl.len(),
-            median_score=pl.col("score").median(),
-            human_opens_per_delivery=pl.col("human_opens").sum() / pl.col("deliveries").sum(),
-            clicks_per_delivery=pl.col("clicks").sum() / pl.col("deliveries").sum(),
-            median_days_since_engagement=days_since.median(),
-        )
-        .with_columns(share=pl.col("subscribers") / max(kept.height, 1))
-        .select("segment", "subscribers", "share", pl.exclude("segment", "subscribers", "share"))
-        .sort("subscribers", "segment", descending=[True, False])
-    )
+    """Profile of each segment of the kept list (:func:`listkit.segments.profile`), largest first."""
+    profiles = result.segment_profiles
+    return profiles.drop("kind", "cluster", strict=False).sort("size", "segment", descending=[True, False])
 
 
 def compliance_table(result: RunResult) -> pl.DataFrame:
@@ -214,8 +201,9 @@ def html_table(frame: pl.DataFrame) -> str:
         if value is None:
             return "<td></td>"
         if isinstance(value, float):
-            percent = "rate" in name or "per_delivery" in name or name == "share"
-            return f"<td>{value:.2%}</td>" if percent else f"<td>{value:,.1f}</td>"
+            if name.endswith("_pct"):  # already in percent
+                return f"<td>{value:.1f}%</td>"
+            return f"<td>{value:.2%}</td>" if name.endswith("_rate") else f"<td>{value:,.1f}</td>"
         if isinstance(value, int):
             return f"<td>{value:,}</td>"
         return f'<td style="text-align:left">{html.escape(str(value))}</td>'
