@@ -181,14 +181,23 @@ def event_features(
     }
     earliest = {"first_event_at": pl.lit(True), "first_engagement_at": human}
     click_units = (pl.col("decay") * policy.click_weight).round().cast(pl.Int64)
-    # Per-event indicators and times are computed once, vectorised, so that the group-by only has
-    # plain sums, minima and maxima (much faster than filtered aggregations inside it).
-    prepared = timed.select(
+    # The slim classified log is materialised once (it feeds three queries); per-event indicators
+    # and times are then computed vectorised inside the streaming group-by, which only has plain sums,
+    # minima and maxima (much faster than filtered aggregations, and never all in memory at once).
+    slim = timed.select(
         "key_id",
         "timestamp",
+        "event",
         "smtp_status",
         "bounce_class",
-        delivered,
+        "delivery",
+        "human",
+        "machine",
+        "age_us",
+        "decay",
+    ).collect()
+    prepared = slim.lazy().select(
+        "key_id",
         *(condition.cast(pl.UInt32).alias(name) for name, condition in counted.items()),
         *(pl.when(condition).then(pl.col("timestamp")).alias(name) for name, condition in latest.items()),
         *(pl.when(condition).then(pl.col("timestamp")).alias(name) for name, condition in earliest.items()),
@@ -198,10 +207,9 @@ def event_features(
         .then(click_units)
         .otherwise(0),
         delivery_units=pl.when(delivered).then(pl.col("decay")).otherwise(0),
-    ).collect()
+    )
     features = (
-        prepared.lazy()
-        .group_by("key_id")
+        prepared.group_by("key_id")
         .agg(
             pl.col(*counted, "engagement_units", "delivery_units").sum(),
             pl.col(*latest).max(),
@@ -209,14 +217,14 @@ def event_features(
         )
         .collect()
     )
-    features = _add_sequence_features(features, prepared)
+    features = _add_sequence_features(features, slim)
     keys = ids.select("key_id", "mailbox_key").unique("key_id")
     return (
         features.join(keys, on="key_id").with_columns(score=_score()).select("mailbox_key", *FEATURE_COLUMNS)
     )
 
 
-def _add_sequence_features(features: pl.DataFrame, prepared: pl.DataFrame) -> pl.DataFrame:
+def _add_sequence_features(features: pl.DataFrame, slim: pl.DataFrame) -> pl.DataFrame:
     """Features that depend on the order of events, from the few rows that matter for each.
 
     ``soft_bounce_streak``: soft bounces after the last delivery (a delivery ends the streak);
@@ -224,7 +232,7 @@ def _add_sequence_features(features: pl.DataFrame, prepared: pl.DataFrame) -> pl
     """
     ends = features.select("key_id", "last_delivery_at", "last_engagement_at")
     bounces = (
-        prepared.filter(pl.col("bounce_class").is_in(["hard", "soft"]))
+        slim.filter(pl.col("bounce_class").is_in(["hard", "soft"]))
         .select("key_id", "timestamp", "smtp_status", "bounce_class")
         .join(ends, on="key_id")
     )
@@ -235,7 +243,7 @@ def _add_sequence_features(features: pl.DataFrame, prepared: pl.DataFrame) -> pl
         hard_bounce_status=_latest_status(pl.col("bounce_class") == "hard"),
     )
     since_engagement = (
-        prepared.lazy()
+        slim.lazy()
         .filter(pl.col("delivery"))
         .select("key_id", "timestamp")
         .join(ends.lazy(), on="key_id")

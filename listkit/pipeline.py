@@ -321,7 +321,14 @@ def _resolve_as_of(policy: Policy, subscribers: pl.DataFrame, events: pl.DataFra
 
 def _event_mailbox_keys(events: pl.DataFrame) -> pl.DataFrame:
     """Each distinct raw event address with its mailbox key and normalised form (checked once each)."""
-    distinct = events.select(pl.col("email").unique().sort())
+    # Distinct by a 64-bit hash first: much faster than a distinct on text over millions of events.
+    distinct = (
+        events.lazy()
+        .select("email")
+        .filter(pl.col("email").hash().is_first_distinct())
+        .sort("email")
+        .collect()
+    )
     checked = check_addresses(distinct["email"]).select("mailbox_key", "email_normalized")
     return pl.concat([distinct, checked], how="horizontal")
 
