@@ -7,15 +7,23 @@ files that sending tools import directly::
     import listkit
     result = listkit.run(listkit.read_subscribers("list.csv"), listkit.read_events("events.csv"))
     listkit.export(result, "out/")
+
+Each stage is also callable on its own: ``validate`` (addresses), ``score`` (engagement from
+events), ``flag`` (reasons and outcome), ``segment`` (named segments of kept rows).
 """
 
 from listkit.addresses import check_addresses
+from listkit.changes import changes
+from listkit.compliance import provider_compliance
 from listkit.errors import ConfigError, InputError, ListkitError, MissingColumnError, OutputError
 from listkit.export import export
-from listkit.pipeline import RunResult, run, run_files
+from listkit.feedback import read_feedback
+from listkit.pipeline import run, run_files, score, validate
 from listkit.policy import Policy
 from listkit.readers import read_events, read_subscribers
+from listkit.result import RunResult
 from listkit.rules import REASON_CODES, flag
+from listkit.segments import Segmenter, segment
 
 __version__ = "0.1.0"
 
@@ -28,12 +36,19 @@ __all__ = [
     "OutputError",
     "Policy",
     "RunResult",
+    "Segmenter",
     "__version__",
+    "changes",
     "check_addresses",
     "export",
     "flag",
+    "provider_compliance",
     "read_events",
+    "read_feedback",
     "read_subscribers",
     "run",
     "run_files",
+    "score",
+    "segment",
+    "validate",
 ]

@@ -23,7 +23,7 @@ from typing import Any
 import polars as pl
 
 from listkit.errors import OutputError
-from listkit.pipeline import RunResult
+from listkit.result import RunResult
 
 #: Characters that make a spreadsheet read a cell as a formula (OWASP's list for CSV injection).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")

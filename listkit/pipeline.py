@@ -7,8 +7,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from listkit.addresses import check_addresses
-from listkit.changes import change_counts, changes, load_previous
+from listkit.changes import changes, load_previous
 from listkit.compliance import provider_compliance
 from listkit.domains import apply_suggestions, check_mx
 from listkit.engagement import event_features, last_engagement_by_address, latest_event_time
@@ -24,7 +22,8 @@ from listkit.feedback import FeedbackResult, read_feedback
 from listkit.merge_fields import is_placeholder_name
 from listkit.policy import Policy, parse_as_of
 from listkit.readers import read_events, read_subscribers
-from listkit.rules import REASON_CODES, SUPPRESSING_REASONS, flag
+from listkit.result import RunResult
+from listkit.rules import SUPPRESSING_REASONS, flag
 from listkit.schema import EVENT_COLUMNS, SUBSCRIBER_COLUMNS
 from listkit.segments import segment
 
@@ -56,143 +55,6 @@ LEDGER_COLUMNS = (
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class RunResult:
-    """Everything one run decided, as frames; :func:`listkit.export.export` writes it out.
-
-    ledger: one row per input subscriber row, sorted by ``source_row`` (all columns of the run).
-    suppression: addresses never to mail again, with the reasons, sorted by address.
-    passthrough: names of the input's extra columns, in input order.
-    event_stats: counts about the event log (rows used, after ``as_of``, for unknown addresses...)
-        and, when raw feedback mail was read, what it held (``feedback``).
-    compliance: complaint, bounce and unsubscribe rates per mailbox provider (last 30 days and all
-        history) against the Google/Yahoo limits (:func:`listkit.compliance.provider_compliance`).
-    segment_profiles: one row per segment describing its readers (:func:`listkit.segments.profile`).
-    changes: per address, what changed since the previous run (:func:`listkit.changes.changes`;
-        ``None`` without a previous run).
-    """
-
-    ledger: pl.DataFrame
-    suppression: pl.DataFrame
-    policy: Policy
-    as_of: datetime
-    passthrough: tuple[str, ...] = ()
-    event_stats: dict[str, Any] = field(default_factory=dict)
-    compliance: pl.DataFrame = field(default_factory=pl.DataFrame)
-    segment_profiles: pl.DataFrame = field(default_factory=pl.DataFrame)
-    changes: pl.DataFrame | None = None
-
-    def segments(self) -> dict[str, pl.DataFrame]:
-        """Kept rows per segment, in the shape sending tools import (``email`` is the normalised address)."""
-        kept = self.ledger.filter(pl.col("outcome") == "keep")
-        columns = [
-            pl.col("email_normalized").alias("email"),
-            "first_name",
-            "last_name",
-            "signup_at",
-            "source",
-            "segment",
-            "score",
-            *self.passthrough,
-        ]
-        return {
-            name: kept.filter(pl.col("segment") == name).select(columns)
-            for name in sorted(kept["segment"].unique().to_list())
-        }
-
-    def summary(self) -> dict[str, Any]:
-        """Counts per outcome, reason and segment (every known code listed, zero or not)."""
-        ledger = self.ledger
-        reason_counts = (
-            ledger.select(pl.col("reasons").str.split(";").explode())
-            .filter(pl.col("reasons") != "")
-            .group_by("reasons")
-            .len()
-        )
-        by_reason = dict.fromkeys(REASON_CODES, 0) | dict(reason_counts.iter_rows())
-        segments = ledger.filter(pl.col("outcome") == "keep").group_by("segment").len().sort("segment")
-        return {
-            "input_rows": ledger.height,
-            "outcome": {
-                "keep": int((ledger["outcome"] == "keep").sum()),
-                "prune": int((ledger["outcome"] == "prune").sum()),
-            },
-            "reason": by_reason,
-            "segment": dict(segments.iter_rows()),
-            "suppression_rows": self.suppression.height,
-            "events": self.event_stats,
-            "changes": change_counts(self.changes) if self.changes is not None else None,
-        }
-
-    def funnel(self) -> list[tuple[str, int]]:
-        """Rows left after each family of checks, from the input to the mailable list."""
-        codes = pl.col("reasons").str.split(";")
-
-        def without(*names: str) -> pl.Expr:
-            return ~codes.list.eval(pl.element().is_in(list(names))).list.any()
-
-        address = ("invalid_syntax", "no_mx", "disposable", "role_account", "typo_domain")
-        suppressed = ("unsubscribed", "complaint", "hard_bounce")
-        steps = [
-            ("input rows", pl.len()),
-            ("valid addresses", without(*address[:1]).sum()),
-            ("deliverable addresses", without(*address).sum()),
-            ("unique mailboxes", without(*address, "duplicate").sum()),
-            ("not suppressed", without(*address, "duplicate", *suppressed).sum()),
-            ("mailable (kept)", (pl.col("outcome") == "keep").sum()),
-        ]
-        counts = self.ledger.select(**{name: expr for name, expr in steps}).row(0)
-        return [(name, int(count)) for (name, _), count in zip(steps, counts, strict=True)]
-
-    def save(self, folder: str | Path) -> None:
-        """Store the result in ``folder`` (Parquet and JSON) for :meth:`load`; the report uses it."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.ledger.write_parquet(folder / "ledger.parquet")
-        self.suppression.write_parquet(folder / "suppression.parquet")
-        self.compliance.write_parquet(folder / "compliance.parquet")
-        self.segment_profiles.write_parquet(folder / "segment_profiles.parquet")
-        if self.changes is not None:
-            self.changes.write_parquet(folder / "changes.parquet")
-        meta = {
-            "policy": self.policy.to_dict(),
-            "as_of": self.as_of.isoformat(),
-            "passthrough": list(self.passthrough),
-            "event_stats": self.event_stats,
-        }
-        (folder / "result.json").write_text(json.dumps(meta), encoding="utf-8")
-
-    @classmethod
-    def load(cls, folder: str | Path) -> RunResult:
-        """Read a result stored by :meth:`save`."""
-        folder = Path(folder)
-        meta = json.loads((folder / "result.json").read_text(encoding="utf-8"))
-        return cls(
-            ledger=pl.read_parquet(folder / "ledger.parquet"),
-            suppression=pl.read_parquet(folder / "suppression.parquet"),
-            compliance=pl.read_parquet(folder / "compliance.parquet"),
-            policy=Policy().replace(**meta["policy"]),
-            as_of=datetime.fromisoformat(meta["as_of"]),
-            passthrough=tuple(meta["passthrough"]),
-            event_stats=meta["event_stats"],
-            segment_profiles=pl.read_parquet(folder / "segment_profiles.parquet"),
-            changes=pl.read_parquet(folder / "changes.parquet")
-            if (folder / "changes.parquet").exists()
-            else None,
-        )
-
-    def __repr__(self) -> str:
-        summary = self.summary()
-        reasons = ", ".join(f"{code} {n:,}" for code, n in summary["reason"].items() if n)
-        segments = ", ".join(f"{name} {n:,}" for name, n in summary["segment"].items())
-        return (
-            f"RunResult(as_of={self.as_of:%Y-%m-%d}, rows={summary['input_rows']:,}, "
-            f"keep={summary['outcome']['keep']:,}, prune={summary['outcome']['prune']:,}, "
-            f"suppression={summary['suppression_rows']:,})\n"
-            f"  reasons:  {reasons or 'none'}\n  segments: {segments or 'none'}"
-        )
-
-
 def run(
     subscribers: pl.DataFrame,
     events: pl.DataFrame | None = None,
@@ -214,17 +76,9 @@ def run(
         events = pl.concat([events, feedback.events], how="diagonal")
     as_of = _resolve_as_of(policy, subscribers, events)
 
-    canonical = subscribers.select(list(SUBSCRIBER_COLUMNS))
-    addresses = apply_suggestions(check_addresses(subscribers["email"]))
-    rows = _with_dns_status(pl.concat([canonical, addresses], how="horizontal"), policy)
-    # A list without first names at all is not a list of placeholder names.
-    has_names = subscribers["first_name"].null_count() < subscribers.height
-    rows = rows.with_columns(
-        placeholder_name=is_placeholder_name(pl.col("first_name")) if has_names else pl.lit(False),
-    )
-
-    event_keys = _event_mailbox_keys(events)
-    features = event_features(events, event_keys.select("email", "mailbox_key"), as_of=as_of, policy=policy)
+    rows = validate(subscribers, policy=policy)
+    event_keys = event_mailbox_keys(events)
+    features = score(events, as_of=as_of, policy=policy, mailbox_keys=event_keys)
     rows = rows.join(features, on="mailbox_key", how="left", nulls_equal=False).sort("source_row")
     rows = _with_address_engagement(rows, events, event_keys, as_of=as_of, policy=policy)
     flagged = flag(rows, policy=policy)
@@ -258,6 +112,42 @@ def run(
         compliance=provider_compliance(events, as_of=as_of),
         segment_profiles=segment_profiles,
     )
+
+
+def validate(subscribers: pl.DataFrame, *, policy: Policy | None = None) -> pl.DataFrame:
+    """The address stage: the canonical subscriber columns with every address check, row for row.
+
+    Adds email-validator's verdict and normalised form, the mailbox key, the disposable, role and
+    free flags, a typo ``suggestion``, ``dns_status`` (when ``policy.check_dns``) and the
+    ``placeholder_name`` audit of the first name. Pass-through columns are left out.
+    """
+    policy = policy or Policy()
+    canonical = subscribers.select(list(SUBSCRIBER_COLUMNS))
+    addresses = apply_suggestions(check_addresses(subscribers["email"]))
+    rows = _with_dns_status(pl.concat([canonical, addresses], how="horizontal"), policy)
+    # A list without first names at all is not a list of placeholder names.
+    has_names = subscribers["first_name"].null_count() < subscribers.height
+    return rows.with_columns(
+        placeholder_name=is_placeholder_name(pl.col("first_name")) if has_names else pl.lit(False),
+    )
+
+
+def score(
+    events: pl.DataFrame,
+    *,
+    as_of: datetime | None = None,
+    policy: Policy | None = None,
+    mailbox_keys: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """The engagement stage: one row per mailbox of the event log with its features and 0-100 score.
+
+    ``as_of`` defaults to the policy's, else the latest event. ``mailbox_keys`` (from
+    :func:`event_mailbox_keys`) saves checking the addresses again when the caller has them.
+    """
+    policy = policy or Policy()
+    as_of = as_of or policy.as_of or latest_event_time(events) or _EPOCH
+    keys = mailbox_keys if mailbox_keys is not None else event_mailbox_keys(events)
+    return event_features(events, keys.select("email", "mailbox_key"), as_of=as_of, policy=policy)
 
 
 def run_files(
@@ -319,7 +209,7 @@ def _resolve_as_of(policy: Policy, subscribers: pl.DataFrame, events: pl.DataFra
     return latest if isinstance(latest, datetime) else _EPOCH
 
 
-def _event_mailbox_keys(events: pl.DataFrame) -> pl.DataFrame:
+def event_mailbox_keys(events: pl.DataFrame) -> pl.DataFrame:
     """Each distinct raw event address with its mailbox key and normalised form (checked once each)."""
     # Distinct by a 64-bit hash first: much faster than a distinct on text over millions of events.
     distinct = (

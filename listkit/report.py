@@ -20,7 +20,8 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from listkit.errors import OutputError
-from listkit.pipeline import RunResult, run_files
+from listkit.pipeline import run_files
+from listkit.result import RunResult
 
 #: What each reason code means, in the words the report uses.
 REASON_TEXT = {

@@ -1,0 +1,157 @@
+"""The result of a run: every decision as frames, with summaries for the manifest and the report.
+
+:class:`RunResult` is what :func:`listkit.run` returns and :func:`listkit.export` writes; it can be
+stored and read back (:meth:`RunResult.save`, :meth:`RunResult.load`), which is how the report
+notebook gets a run without computing it again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from listkit.changes import change_counts
+from listkit.policy import Policy
+from listkit.rules import REASON_CODES
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything one run decided, as frames; :func:`listkit.export.export` writes it out.
+
+    ledger: one row per input subscriber row, sorted by ``source_row`` (all columns of the run).
+    suppression: addresses never to mail again, with the reasons, sorted by address.
+    passthrough: names of the input's extra columns, in input order.
+    event_stats: counts about the event log (rows used, after ``as_of``, for unknown addresses...)
+        and, when raw feedback mail was read, what it held (``feedback``).
+    compliance: complaint, bounce and unsubscribe rates per mailbox provider (last 30 days and all
+        history) against the Google/Yahoo limits (:func:`listkit.compliance.provider_compliance`).
+    segment_profiles: one row per segment describing its readers (:func:`listkit.segments.profile`).
+    changes: per address, what changed since the previous run (:func:`listkit.changes.changes`;
+        ``None`` without a previous run).
+    """
+
+    ledger: pl.DataFrame
+    suppression: pl.DataFrame
+    policy: Policy
+    as_of: datetime
+    passthrough: tuple[str, ...] = ()
+    event_stats: dict[str, Any] = field(default_factory=dict)
+    compliance: pl.DataFrame = field(default_factory=pl.DataFrame)
+    segment_profiles: pl.DataFrame = field(default_factory=pl.DataFrame)
+    changes: pl.DataFrame | None = None
+
+    def segments(self) -> dict[str, pl.DataFrame]:
+        """Kept rows per segment, in the shape sending tools import (``email`` is the normalised address)."""
+        kept = self.ledger.filter(pl.col("outcome") == "keep")
+        columns = [
+            pl.col("email_normalized").alias("email"),
+            "first_name",
+            "last_name",
+            "signup_at",
+            "source",
+            "segment",
+            "score",
+            *self.passthrough,
+        ]
+        return {
+            name: kept.filter(pl.col("segment") == name).select(columns)
+            for name in sorted(kept["segment"].unique().to_list())
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """Counts per outcome, reason and segment (every known code listed, zero or not)."""
+        ledger = self.ledger
+        reason_counts = (
+            ledger.select(pl.col("reasons").str.split(";").explode())
+            .filter(pl.col("reasons") != "")
+            .group_by("reasons")
+            .len()
+        )
+        by_reason = dict.fromkeys(REASON_CODES, 0) | dict(reason_counts.iter_rows())
+        segments = ledger.filter(pl.col("outcome") == "keep").group_by("segment").len().sort("segment")
+        return {
+            "input_rows": ledger.height,
+            "outcome": {
+                "keep": int((ledger["outcome"] == "keep").sum()),
+                "prune": int((ledger["outcome"] == "prune").sum()),
+            },
+            "reason": by_reason,
+            "segment": dict(segments.iter_rows()),
+            "suppression_rows": self.suppression.height,
+            "events": self.event_stats,
+            "changes": change_counts(self.changes) if self.changes is not None else None,
+        }
+
+    def funnel(self) -> list[tuple[str, int]]:
+        """Rows left after each family of checks, from the input to the mailable list."""
+        codes = pl.col("reasons").str.split(";")
+
+        def without(*names: str) -> pl.Expr:
+            return ~codes.list.eval(pl.element().is_in(list(names))).list.any()
+
+        address = ("invalid_syntax", "no_mx", "disposable", "role_account", "typo_domain")
+        suppressed = ("unsubscribed", "complaint", "hard_bounce")
+        steps = [
+            ("input rows", pl.len()),
+            ("valid addresses", without(*address[:1]).sum()),
+            ("deliverable addresses", without(*address).sum()),
+            ("unique mailboxes", without(*address, "duplicate").sum()),
+            ("not suppressed", without(*address, "duplicate", *suppressed).sum()),
+            ("mailable (kept)", (pl.col("outcome") == "keep").sum()),
+        ]
+        counts = self.ledger.select(**{name: expr for name, expr in steps}).row(0)
+        return [(name, int(count)) for (name, _), count in zip(steps, counts, strict=True)]
+
+    def save(self, folder: str | Path) -> None:
+        """Store the result in ``folder`` (Parquet and JSON) for :meth:`load`; the report uses it."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.ledger.write_parquet(folder / "ledger.parquet")
+        self.suppression.write_parquet(folder / "suppression.parquet")
+        self.compliance.write_parquet(folder / "compliance.parquet")
+        self.segment_profiles.write_parquet(folder / "segment_profiles.parquet")
+        if self.changes is not None:
+            self.changes.write_parquet(folder / "changes.parquet")
+        meta = {
+            "policy": self.policy.to_dict(),
+            "as_of": self.as_of.isoformat(),
+            "passthrough": list(self.passthrough),
+            "event_stats": self.event_stats,
+        }
+        (folder / "result.json").write_text(json.dumps(meta), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: str | Path) -> RunResult:
+        """Read a result stored by :meth:`save`."""
+        folder = Path(folder)
+        meta = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+        return cls(
+            ledger=pl.read_parquet(folder / "ledger.parquet"),
+            suppression=pl.read_parquet(folder / "suppression.parquet"),
+            compliance=pl.read_parquet(folder / "compliance.parquet"),
+            policy=Policy().replace(**meta["policy"]),
+            as_of=datetime.fromisoformat(meta["as_of"]),
+            passthrough=tuple(meta["passthrough"]),
+            event_stats=meta["event_stats"],
+            segment_profiles=pl.read_parquet(folder / "segment_profiles.parquet"),
+            changes=pl.read_parquet(folder / "changes.parquet")
+            if (folder / "changes.parquet").exists()
+            else None,
+        )
+
+    def __repr__(self) -> str:
+        summary = self.summary()
+        reasons = ", ".join(f"{code} {n:,}" for code, n in summary["reason"].items() if n)
+        segments = ", ".join(f"{name} {n:,}" for name, n in summary["segment"].items())
+        return (
+            f"RunResult(as_of={self.as_of:%Y-%m-%d}, rows={summary['input_rows']:,}, "
+            f"keep={summary['outcome']['keep']:,}, prune={summary['outcome']['prune']:,}, "
+            f"suppression={summary['suppression_rows']:,})\n"
+            f"  reasons:  {reasons or 'none'}\n  segments: {segments or 'none'}"
+        )
