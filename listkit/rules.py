@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
+from listkit.engagement import FEATURE_COLUMNS
 from listkit.policy import Policy
 
 #: Every reason code, in the order they are listed in ``reasons``. The first block prunes (some only
@@ -71,6 +72,18 @@ def flag(rows: pl.DataFrame, *, policy: Policy) -> pl.DataFrame:
     :mod:`listkit.engagement` (null where a mailbox has no events). Pure: returns a new frame in the
     same row order.
     """
+    # Stages run on their own may leave out what they did not compute: absent means unknown.
+    optional = {
+        "address_last_engagement_at": pl.Datetime("us", "UTC"),
+        "dns_status": pl.String,
+        "dns_detail": pl.String,
+        **{name: pl.Datetime("us", "UTC") if name.endswith("_at") else pl.String
+           if name.endswith("_status") else pl.UInt32 for name in FEATURE_COLUMNS},
+        "score": pl.Float64,
+    }  # fmt: skip
+    rows = rows.with_columns(
+        pl.lit(None, dtype=dtype).alias(name) for name, dtype in optional.items() if name not in rows.columns
+    )
     status = pl.col("status").str.strip_chars().str.to_lowercase()
     mailbox = pl.col("mailbox_key")
     flagged = rows.with_columns(

@@ -23,9 +23,8 @@ def test_each_stage_runs_on_its_own_and_composes_like_run():
     assert scores["mailbox_key"].is_unique().all()
     assert scores["score"].drop_nulls().is_between(0, 100).all()
 
-    rows = checked.join(scores, on="mailbox_key", how="left").sort("source_row")
-    rows = rows.with_columns(address_last_engagement_at=pl.lit(None, dtype=pl.Datetime("us", "UTC")))
-    flagged = listkit.flag(rows, policy=policy)
+    flagged = listkit.flag(checked.join(scores, on="mailbox_key", how="left"), policy=policy)
+    assert listkit.flag(checked, policy=policy).height == subscribers.height, "flag works on addresses alone"
     kept = flagged.filter(pl.col("outcome") == "keep")
     names, profiles = listkit.segment(kept, policy=policy, as_of=policy.as_of)
     assert names.len() == kept.height and profiles.height == names.n_unique()
