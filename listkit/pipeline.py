@@ -40,6 +40,9 @@ LEDGER_COLUMNS = (
     "suggestion",
     "duplicate_of",
     "evidence",
+    "domain",
+    "free_provider",
+    "tenure_days",
     "deliveries",
     "deliveries_in_window",
     "human_opens",
@@ -79,7 +82,15 @@ def run(
     rows = validate(subscribers, policy=policy)
     event_keys = event_mailbox_keys(events)
     features = score(events, as_of=as_of, policy=policy, mailbox_keys=event_keys)
-    rows = rows.join(features, on="mailbox_key", how="left", nulls_equal=False).sort("source_row")
+    rows = (
+        rows.join(features, on="mailbox_key", how="left", nulls_equal=False)
+        .sort("source_row")
+        .with_columns(
+            free_provider=pl.col("is_free"),
+            # Tenure: days on the list, from the sign-up date or else the first event seen.
+            tenure_days=(pl.lit(as_of) - pl.coalesce("signup_at", "first_event_at")).dt.total_days(),
+        )
+    )
     rows = _with_address_engagement(rows, events, event_keys, as_of=as_of, policy=policy)
     flagged = flag(rows, policy=policy)
     kept = flagged["outcome"] == "keep"

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 from listkit.errors import OutputError
 from listkit.pipeline import run_files
+from listkit.policy import Policy
 from listkit.result import RunResult
 
 #: What each reason code means, in the words the report uses.
@@ -53,13 +54,19 @@ def notebook_result(
     out_dir: str | None = None,
     as_of: str | None = None,
     config: str | None = None,
+    policy: dict[str, Any] | None = None,
 ) -> RunResult:
-    """The notebook's one entry point: load the run the CLI stored, or run (and export) the files given."""
+    """The notebook's one entry point: load the run the CLI stored, or run (and export) the files given.
+
+    ``config`` is a policy TOML file and ``policy`` a dict of options overriding it (for instance
+    ``{"sunset_days": 180}`` passed with ``papermill -y``).
+    """
     if run_dir:
         return RunResult.load(run_dir)
     if not subscribers:
         raise OutputError("the notebook needs either run_dir or subscribers (and events) as parameters")
-    result = run_files(subscribers, events, config=config, as_of=as_of)
+    chosen = (Policy.from_toml(config) if config else Policy()).replace(**(policy or {}))
+    result = run_files(subscribers, events, policy=chosen, as_of=as_of)
     if out_dir:
         from listkit.export import export
 

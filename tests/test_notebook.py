@@ -19,6 +19,7 @@ def test_notebook_runs_with_file_parameters_and_exports(tmp_path):
             "events": str(SAMPLE / "events.csv"),
             "out_dir": str(out),
             "as_of": "2026-11-01",
+            "policy": {"sunset_days": 180},
         },
         kernel_name="python3",
         progress_bar=False,
@@ -28,3 +29,5 @@ def test_notebook_runs_with_file_parameters_and_exports(tmp_path):
     assert not (out / "report.html").exists(), "the executed notebook is itself the report"
     text = executed.read_text()
     assert "image/png" in text and "Scored as of **2026-11-01**" in text
+    manifest = (out / "manifest.json").read_text()
+    assert '"sunset_days": 180' in manifest, "notebook parameters override the policy"
