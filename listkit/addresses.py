@@ -323,7 +323,13 @@ def check_addresses(emails: pl.Series | Iterable[str | None]) -> pl.DataFrame:
                 )
             ),
             is_disposable=pl.when(valid).then("is_disposable"),
-            is_role=pl.when(valid).then(pl.col("untagged").str.contains(_ROLE_RE)),
+            # Judged on the mailbox (Gmail's in.fo is info), so every spelling of it agrees.
+            is_role=pl.when(valid).then(
+                pl.when(pl.col("rule") == "gmail")
+                .then(pl.col("untagged").str.replace_all(".", "", literal=True))
+                .otherwise("untagged")
+                .str.contains(_ROLE_RE)
+            ),
             is_free=pl.when(valid).then("is_free"),
         )
         .cast(_OUT_SCHEMA)

@@ -7,6 +7,7 @@ functions. Errors become one line on stderr and exit status 2, never a traceback
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -76,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ListkitError as error:
         print(f"listkit: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # The reader of our summary went away (``listkit run ... | head``); the run itself is complete.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter from writing to the pipe
+        return 0
     except KeyboardInterrupt:
         print("listkit: interrupted; the output folder was left as it was", file=sys.stderr)
         return 130
@@ -88,8 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         if args.debug:
             raise
+        first_line = (str(error).splitlines() or [""])[0]
         print(
-            f"listkit: internal error: {type(error).__name__}: {error}; rerun with --debug and report it",
+            f"listkit: internal error: {type(error).__name__}: {first_line}; rerun with --debug, report it",
             file=sys.stderr,
         )
         return EXIT_INTERNAL

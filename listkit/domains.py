@@ -393,8 +393,13 @@ def check_mx(
         cache_path = Path(cache_path)
         if cache_path.exists() and not cache_path.is_file():
             raise ConfigError(f"DNS cache {cache_path} is not a file; pass a file path")
-        if not cache_path.parent.is_dir():
-            raise ConfigError(f"DNS cache folder {cache_path.parent} does not exist; create it first")
+        try:
+            cache_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(
+                f"DNS cache folder {cache_path.parent} cannot be created ({error.strerror}); "
+                "pass another --dns-cache"
+            ) from None
     try:  # validated before any cache lookup, so a bad option fails even when all answers are cached
         get_resolver = _resolver_factory(nameservers, port, timeout)
     except dns.resolver.NoResolverConfiguration:

@@ -39,8 +39,12 @@ _PACKAGES = (
 
 
 def formula_safe(frame: pl.DataFrame) -> pl.DataFrame:
-    """Prefix ``'`` to text cells that a spreadsheet would run as a formula (address columns excepted)."""
+    """Prefix ``'`` to text cells and headers that a spreadsheet would run as a formula.
+
+    Address columns keep their cells as they are (a sending tool must get the address).
+    """
     trigger = "^[" + "".join("\\" + c if c in "-" else c for c in FORMULA_TRIGGERS) + "]"
+    frame = frame.rename({name: "'" + name for name in frame.columns if name.startswith(FORMULA_TRIGGERS)})
     return frame.with_columns(
         pl.when(pl.col(name).str.contains(trigger))
         .then(pl.lit("'") + pl.col(name))
@@ -72,6 +76,7 @@ def export(
     started = time.monotonic()
     started_at = datetime.now(UTC)
     out_dir = Path(out_dir)
+    _check_replaceable(out_dir, inputs or {})
     staging = _staging_folder(out_dir)
     try:
         written = _write_all(result, staging, report=report)
@@ -159,6 +164,23 @@ def _package_versions() -> dict[str, str]:
     return versions
 
 
+def _check_replaceable(out_dir: Path, inputs: dict[str, str | Path | None]) -> None:
+    """Refuse an output folder that holds anything but an earlier listkit run, or holds an input."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir}: exists and is not a folder; choose another --out")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "manifest.json").is_file():
+        raise OutputError(
+            f"{out_dir}: the folder is not empty and is not an earlier listkit output (no manifest.json), "
+            "and --out replaces it whole; choose a new or empty folder"
+        )
+    target = out_dir.resolve()
+    for role, path in inputs.items():
+        if path is not None and target in Path(path).resolve().parents:
+            raise OutputError(
+                f"{out_dir}: holds the {role} input {path}, and --out replaces it whole; choose another --out"
+            )
+
+
 def _staging_folder(out_dir: Path) -> Path:
     """A new empty folder beside ``out_dir`` (same file system, so the final rename is atomic)."""
     parent = out_dir.absolute().parent
@@ -175,8 +197,6 @@ def _staging_folder(out_dir: Path) -> Path:
 
 def _swap_in(staging: Path, out_dir: Path) -> None:
     """Make ``staging`` the new ``out_dir`` in one step, then remove the previous run."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"{out_dir}: exists and is not a folder; choose another --out")
     if not out_dir.exists():
         staging.rename(out_dir)
         return

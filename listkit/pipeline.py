@@ -18,6 +18,7 @@ from listkit.changes import changes, load_previous
 from listkit.compliance import provider_compliance
 from listkit.domains import apply_suggestions, check_mx
 from listkit.engagement import event_features, last_engagement_by_address, latest_event_time
+from listkit.errors import InputError
 from listkit.feedback import FeedbackResult, read_feedback
 from listkit.merge_fields import is_placeholder_name
 from listkit.policy import Policy, parse_as_of
@@ -74,6 +75,11 @@ def run(
     DSN and ARF mail to the events.
     """
     policy = policy or Policy()
+    if not subscribers["source_row"].is_unique().all():
+        raise InputError(
+            "the subscriber frame repeats source_row values; give each row its own number "
+            "(read_subscribers does, concatenated frames need renumbering)"
+        )
     events = events if events is not None else pl.DataFrame(schema=EVENT_COLUMNS)
     if feedback is not None:
         events = pl.concat([events, feedback.events], how="diagonal")
@@ -87,8 +93,10 @@ def run(
         .sort("source_row")
         .with_columns(
             free_provider=pl.col("is_free"),
-            # Tenure: days on the list, from the sign-up date or else the first event seen.
-            tenure_days=(pl.lit(as_of) - pl.coalesce("signup_at", "first_event_at")).dt.total_days(),
+            # Tenure: days on the list, since the sign-up or the first event seen, whichever is earlier.
+            tenure_days=(pl.lit(as_of) - pl.min_horizontal("signup_at", "first_event_at"))
+            .dt.total_days()
+            .clip(lower_bound=0),
         )
     )
     rows = _with_address_engagement(rows, events, event_keys, as_of=as_of, policy=policy)
@@ -222,14 +230,16 @@ def _resolve_as_of(policy: Policy, subscribers: pl.DataFrame, events: pl.DataFra
 
 def event_mailbox_keys(events: pl.DataFrame) -> pl.DataFrame:
     """Each distinct raw event address with its mailbox key and normalised form (checked once each)."""
-    # Distinct by a 64-bit hash first: much faster than a distinct on text over millions of events.
-    distinct = (
-        events.lazy()
+    # Distinct by a 64-bit hash (much faster than on text over millions of events), then the rare
+    # addresses whose hash another address took first are found by comparing texts, so none is lost.
+    hashed = events.lazy().select("email", email_hash=pl.col("email").hash())
+    first = hashed.filter(pl.col("email_hash").is_first_distinct())
+    collided = (
+        hashed.join(first, on="email_hash", suffix="_first")
+        .filter(pl.col("email") != pl.col("email_first"))
         .select("email")
-        .filter(pl.col("email").hash().is_first_distinct())
-        .sort("email")
-        .collect()
     )
+    distinct = pl.concat([first.select("email"), collided]).unique().sort("email").collect()
     checked = check_addresses(distinct["email"]).select("mailbox_key", "email_normalized")
     return pl.concat([distinct, checked], how="horizontal")
 

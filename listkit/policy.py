@@ -7,6 +7,7 @@ flags or notebook parameters (``policy.replace(...)``) and is written whole into
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
@@ -87,7 +88,7 @@ class Policy:
         _check_segment_options(self)
         for name in ("score_half_life_days", "click_weight", "dns_timeout"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
                 raise ConfigError(f"policy option {name} must be a positive number, not {value!r}")
         for field in fields(self):
             if field.type == "bool" and not isinstance(getattr(self, field.name), bool):
@@ -121,6 +122,11 @@ class Policy:
                 f"{path}: not valid TOML ({error}); fix the file or leave out --config"
             ) from None
         options = data.get("policy", data)
+        if "policy" in data and len(data) > 1:
+            stray = sorted(set(data) - {"policy"})[0]
+            raise ConfigError(
+                f"{path}: option {stray!r} stands outside the [policy] table; move it under [policy]"
+            )
         try:
             return cls().replace(**options)
         except ConfigError as error:
@@ -143,6 +149,10 @@ def _check_segment_options(policy: Policy) -> None:
         value = getattr(policy, name)
         if name == "n_segments" and value is None:
             continue
+        if name == "random_state" and isinstance(value, int) and value > 2**32 - 1:
+            raise ConfigError(
+                f"policy option random_state must be at most {2**32 - 1} (a 32-bit seed), not {value}"
+            )
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ConfigError(
                 f"policy option {name} must be a whole number of at least {minimum}, not {value!r}"

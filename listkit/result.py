@@ -17,7 +17,7 @@ import polars as pl
 
 from listkit.changes import change_counts
 from listkit.policy import Policy
-from listkit.rules import REASON_CODES
+from listkit.rules import REASON_CODES, pruning_reasons
 
 
 @dataclass(frozen=True)
@@ -95,11 +95,16 @@ class RunResult:
         def without(*names: str) -> pl.Expr:
             return ~codes.list.eval(pl.element().is_in(list(names))).list.any()
 
-        address = ("invalid_syntax", "no_mx", "disposable", "role_account", "typo_domain")
+        pruning = set(pruning_reasons(self.policy))  # codes the policy only warns about remove nothing
+        address = tuple(
+            c
+            for c in ("invalid_syntax", "no_mx", "disposable", "role_account", "typo_domain")
+            if c in pruning
+        )
         suppressed = ("unsubscribed", "complaint", "hard_bounce")
         steps = [
             ("input rows", pl.len()),
-            ("valid addresses", without(*address[:1]).sum()),
+            ("valid addresses", without("invalid_syntax").sum()),
             ("deliverable addresses", without(*address).sum()),
             ("unique mailboxes", without(*address, "duplicate").sum()),
             ("not suppressed", without(*address, "duplicate", *suppressed).sum()),

@@ -43,14 +43,6 @@ SUPPRESSING_REASONS = ("invalid_syntax", "unsubscribed", "complaint", "hard_boun
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _WARNINGS_ALWAYS = ("engagement_unknown", "dns_unknown", "placeholder_name")
 
-#: ESP statuses and the reason each one stands for.
-_STATUS_REASONS = {
-    "unsubscribed": "unsubscribed",
-    "complained": "complaint",
-    "cleaned": "hard_bounce",
-    "bounced": "hard_bounce",
-}
-
 
 def pruning_reasons(policy: Policy) -> tuple[str, ...]:
     """The reason codes that prune a row under ``policy`` (the others only warn)."""
@@ -92,10 +84,14 @@ def flag(rows: pl.DataFrame, *, policy: Policy) -> pl.DataFrame:
         _status_hard_bounce=status.is_in(["cleaned", "bounced"]),
         duplicate_of=_duplicate_of(),
     ).with_columns(
-        # A mailbox is suppressed when any of its rows says so (null keys are single invalid rows).
-        _mailbox_unsubscribed=pl.col("_status_unsubscribed").any().over(mailbox),
-        _mailbox_complaint=pl.col("_status_complaint").any().over(mailbox),
-        _mailbox_hard_bounce=pl.col("_status_hard_bounce").any().over(mailbox),
+        # A mailbox is suppressed when any of its rows says so; rows without a mailbox (invalid
+        # addresses) only speak for themselves.
+        **{
+            f"_mailbox_{cause}": pl.when(mailbox.is_not_null())
+            .then(pl.col(f"_status_{cause}").any().over(mailbox))
+            .otherwise(pl.col(f"_status_{cause}"))
+            for cause in ("unsubscribed", "complaint", "hard_bounce")
+        }
     )
     present = {
         "invalid_syntax": ~pl.col("syntax_valid"),

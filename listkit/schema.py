@@ -14,9 +14,6 @@ TIMESTAMP = pl.Datetime("us", "UTC")
 EVENT_TYPES = ("send", "delivered", "open", "click", "bounce", "complaint", "unsubscribe", "unknown")
 EVENT_DTYPE = pl.Enum(list(EVENT_TYPES))
 
-#: ESP statuses that mean "never mail again" (any case in the input).
-SUPPRESSING_STATUSES = ("unsubscribed", "cleaned", "bounced", "complained")
-
 #: Canonical subscriber columns, in output order. ``source_row`` and ``email`` are always present;
 #: the optional ones are present as nulls when the input lacks them.
 SUBSCRIBER_COLUMNS = {

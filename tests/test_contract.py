@@ -245,3 +245,32 @@ def test_raw_bounce_and_complaint_mail_prunes_and_suppresses(tmp_path):
     feedback_counts = manifest["counts"]["events"]["feedback"]
     assert feedback_counts["auto_replies"] == 1 and feedback_counts["unreadable"] == 1
     assert len(manifest["counts"]["events"]["feedback_problems"]) >= 2
+
+
+def test_out_never_replaces_a_folder_that_is_not_a_listkit_output(tmp_path, capsys):
+    folder = tmp_path / "work"
+    folder.mkdir()
+    listing = folder / "list.csv"
+    listing.write_text("email\nann@example.com\n")
+    (folder / "notes.txt").write_text("keep me")
+    assert run_cli("run", "--subscribers", listing, "--out", folder, "--no-report") == 2
+    assert "not an earlier listkit output" in capsys.readouterr().err
+    assert (folder / "notes.txt").read_text() == "keep me" and listing.exists()
+
+
+def test_headers_are_formula_safe_too(tmp_path):
+    listing = tmp_path / "list.csv"
+    listing.write_text('email,"=HYPERLINK(1)"\nann@example.com,x\n')
+    out = tmp_path / "out"
+    assert run_cli("run", "--subscribers", listing, "--out", out, "--no-report") == 0
+    for path in [out / "ledger.csv", *(out / "segments").glob("*.csv")]:
+        header = path.read_text().splitlines()[0]
+        assert ",'=HYPERLINK(1)" in header and ",=HYPERLINK" not in header
+
+
+def test_config_keys_outside_the_policy_table_are_refused(tmp_path, capsys):
+    config = tmp_path / "policy.toml"
+    config.write_text("sunset_days = 10\n[policy]\nsoft_bounce_limit = 2\n")
+    args = ["run", "--subscribers", SAMPLE / "subscribers.csv", "--out", tmp_path / "o", "--config", config]
+    assert run_cli(*args) == 2
+    assert "outside the [policy] table" in capsys.readouterr().err

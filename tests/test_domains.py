@@ -245,10 +245,21 @@ def test_unknown_is_not_cached_and_expired_is_resolved_again(dnsmasq, tmp_path):
     assert mx(["example.com"], dnsmasq, cache_path=cache, cache_ttl_seconds=0)["example.com"][0] == "ok"
 
 
+def test_missing_cache_folder_is_created(tmp_path, dnsmasq):
+    cache = tmp_path / "new" / "folder" / "mx.json"
+    assert mx(["example.com"], dnsmasq, cache_path=cache)["example.com"][0] == "ok"
+    assert cache.is_file()
+
+
 def test_bad_dns_options(tmp_path):
     (tmp_path / "corrupt.json").write_text("{not json")
     (tmp_path / "other.json").write_text('{"hello": 1}')
-    for path in (tmp_path, tmp_path / "corrupt.json", tmp_path / "other.json", tmp_path / "no" / "mx.json"):
+    for path in (
+        tmp_path,
+        tmp_path / "corrupt.json",
+        tmp_path / "other.json",
+        tmp_path / "corrupt.json" / "mx.json",
+    ):
         with pytest.raises(ConfigError, match=r"DNS cache|listkit DNS cache"):
             check_mx(["example.com"], nameservers=["127.0.0.1"], cache_path=path)
     for options in (

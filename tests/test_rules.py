@@ -153,3 +153,27 @@ def test_duplicates_keep_the_spelling_the_reader_engages_with():
     )
     rows = ledger.select("source_row", "outcome", "duplicate_of", "reasons").rows()
     assert rows == [(1, "prune", 2, "duplicate"), (2, "keep", None, "placeholder_name")]
+
+
+def test_invalid_rows_do_not_share_each_others_status():
+    ledger = run_list("email,status\nnot-an-email,unsubscribed\nalso bad,subscribed\n", [])
+    assert ledger["reasons"].to_list() == ["invalid_syntax;unsubscribed", "invalid_syntax"]
+
+
+def test_a_role_mailbox_is_a_role_in_every_spelling():
+    ledger = run_list("email\nin.fo@gmail.com\n", [])
+    assert ledger["reasons"].to_list() == ["role_account"]
+
+
+def test_repeated_source_rows_are_refused():
+    subscribers = listkit.read_subscribers(b"email\na@example.com\n")
+    with pytest.raises(listkit.InputError, match="source_row"):
+        listkit.run(pl.concat([subscribers, subscribers]))
+
+
+def test_funnel_counts_only_what_the_policy_prunes():
+    result = listkit.run(
+        listkit.read_subscribers(b"email\ninfo@example.com\nsales@example.com\nann@example.com\n"),
+        policy=Policy(as_of=AS_OF, prune_role_accounts=False),
+    )
+    assert dict(result.funnel())["not suppressed"] == dict(result.funnel())["mailable (kept)"] == 3
