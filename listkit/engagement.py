@@ -1,7 +1,8 @@
 """Events and engagement: per-mailbox features, bounce classes and the 0-100 engagement score.
 
-Everything here is one lazy polars query over the event log, grouped by the mailbox key, so it
-runs on tens of millions of events without per-row Python.
+Everything here is vectorised polars over the event log, grouped by the mailbox key (a slim,
+classified copy of the log is made once, then aggregated), so it runs on tens of millions of events
+without per-row Python.
 
 Machine opens (Apple Mail Privacy Protection and similar proxies) are never engagement. An open is a
 machine open when the ESP's ``machine_open`` column says so (true or false, the ESP knows best);
@@ -13,11 +14,15 @@ where the ESP says nothing, when
 - it has no user agent and was fetched within ``machine_open_seconds`` (10) of the delivery of the
   same campaign to the same mailbox: no person opens mail that fast, a prefetching proxy does.
 
-A mailbox whose only opens are machine opens has an unknown engagement (warning
-``engagement_unknown``): it is neither engaged nor proven silent by its opens.
+A click whose user agent is a link scanner's is a machine click, never engagement either.
 
-Deliveries are ``delivered`` events; a log that has none at all (some ESP exports list only sends)
-counts ``send`` events as deliveries instead, so inactivity can still be judged.
+A mailbox whose only opens are machine opens has an unknown engagement (warning
+``engagement_unknown``): its opens say nothing. Machine opens are not engagement, so with enough
+deliveries in the sunset window it is still pruned as ``inactive``, as the contract says.
+
+Deliveries are ``delivered`` events; a log that has none up to ``as_of`` (some ESP exports list only
+sends) counts ``send`` events as deliveries instead, except sends whose campaign bounced for that
+mailbox, so inactivity and soft-bounce streaks can still be judged.
 
 Score (0-100): every human open counts 1 and every click ``click_weight`` (3), each decayed by
 ``0.5 ** (age_days / score_half_life_days)``; deliveries are decayed the same way. With
@@ -65,6 +70,7 @@ FEATURE_COLUMNS = (
     "human_opens",
     "clicks",
     "machine_opens",
+    "machine_clicks",
     "hard_bounces",
     "soft_bounces",
     "policy_bounces",
@@ -159,8 +165,9 @@ def event_features(
         "sends": kind == "send",
         "deliveries": delivered,
         "human_opens": human_open,
-        "clicks": kind == "click",
-        "machine_opens": pl.col("machine"),
+        "clicks": (kind == "click") & ~pl.col("machine"),
+        "machine_opens": (kind == "open") & pl.col("machine"),
+        "machine_clicks": (kind == "click") & pl.col("machine"),
         "hard_bounces": hard,
         "soft_bounces": soft,
         "policy_bounces": pl.col("bounce_class") == "policy",
@@ -203,7 +210,7 @@ def event_features(
         *(pl.when(condition).then(pl.col("timestamp")).alias(name) for name, condition in earliest.items()),
         engagement_units=pl.when(human_open)
         .then(pl.col("decay"))
-        .when(kind == "click")
+        .when((kind == "click") & ~pl.col("machine"))
         .then(click_units)
         .otherwise(0),
         delivery_units=pl.when(delivered).then(pl.col("decay")).otherwise(0),
@@ -298,21 +305,27 @@ def _timed_events(
     events of each, never lose any). ``key`` names the mailbox column of ``mailbox_keys``.
     """
     as_of_us = int(as_of.timestamp() * 1_000_000)
-    log = events.lazy()
-    fast_fetch_possible = log.select(_fast_fetch_candidate().any()).collect().item()
+    log = events.lazy().filter(pl.col("timestamp") <= as_of)
+    fast_fetch_possible, sends_only = (
+        log.select(
+            fast=_fast_fetch_candidate().any(),
+            sends_only=~(pl.col("event") == "delivered").any(),
+        )
+        .collect()
+        .row(0)
+    )
     slim = (
-        log.filter(pl.col("timestamp") <= as_of)
-        .select(
+        log.select(
             "event",
             "timestamp",
             "machine_open",
-            *(["campaign"] if fast_fetch_possible else []),
+            *(["campaign"] if fast_fetch_possible or sends_only else []),
             email_hash=pl.col("email").hash(),
             candidate=_fast_fetch_candidate(),
             machine_agent=pl.col("user_agent").is_in(machine_agents(log)),
             bounce_class=bounce_class(),
             smtp_status=pl.when(pl.col("event") == "bounce").then(pl.col("smtp_status")),
-            delivery=_delivery_event(log),
+            delivery=pl.col("event") == ("send" if sends_only else "delivered"),
         )
         .join(
             mailbox_keys.lazy().with_columns(email_hash=pl.col("email").hash()).drop("email"),
@@ -321,24 +334,30 @@ def _timed_events(
         )
         .drop("email_hash")
     )
+    if sends_only:
+        slim = _without_bounced_sends(slim, key=key)
     if fast_fetch_possible:
         slim = _with_fast_fetch(slim, key=key, seconds=policy.machine_open_seconds)
     else:
         slim = slim.with_columns(fast_fetch=pl.lit(False))
-    machine = (pl.col("event") == "open") & pl.coalesce(
-        pl.col("machine_open"), pl.col("machine_agent"), pl.col("fast_fetch"), pl.lit(False)
-    )
+    # A click by a link scanner's user agent is a machine's too (no ESP flag exists for clicks).
+    machine = (
+        (pl.col("event") == "open")
+        & pl.coalesce(pl.col("machine_open"), pl.col("machine_agent"), pl.col("fast_fetch"), pl.lit(False))
+    ) | ((pl.col("event") == "click") & pl.col("machine_agent").fill_null(False))
     return (
         slim.with_columns(machine=machine, age_us=as_of_us - pl.col("timestamp").dt.epoch("us"))
         .with_columns(
-            human=((pl.col("event") == "open") & ~pl.col("machine")) | (pl.col("event") == "click"),
+            human=pl.col("event").is_in(["open", "click"]) & ~pl.col("machine"),
             decay=(
                 0.5 ** (pl.col("age_us") / _MICROSECONDS_PER_DAY / policy.score_half_life_days) * _DECAY_UNITS
             )
             .round()
             .cast(pl.Int64),
         )
-        .drop("machine_open", "machine_agent", "fast_fetch", "candidate", "campaign", strict=False)
+        .drop(
+            "machine_open", "machine_agent", "fast_fetch", "candidate", "campaign", "user_agent", strict=False
+        )
     )
 
 
@@ -352,10 +371,22 @@ def _fast_fetch_candidate() -> pl.Expr:
     )
 
 
-def _delivery_event(events: pl.DataFrame | pl.LazyFrame) -> pl.Expr:
-    """``delivered`` events, or ``send`` events for logs that record no deliveries at all."""
-    has_deliveries = events.lazy().select((pl.col("event") == "delivered").any()).collect().item()
-    return pl.col("event") == ("delivered" if has_deliveries else "send")
+def _without_bounced_sends(slim: pl.LazyFrame, *, key: str) -> pl.LazyFrame:
+    """In a log of sends only, a send whose campaign bounced for that mailbox was not delivered.
+
+    Sends and bounces without a campaign cannot be paired and keep counting as deliveries.
+    """
+    bounced = (
+        slim.filter((pl.col("event") == "bounce") & pl.col("campaign").is_not_null())
+        .select(key, "campaign")
+        .unique()
+        .with_columns(bounced=pl.lit(True))
+    )
+    return (
+        slim.join(bounced, on=[key, "campaign"], how="left")
+        .with_columns(delivery=pl.col("delivery") & pl.col("bounced").is_null())
+        .drop("bounced")
+    )
 
 
 def _with_fast_fetch(slim: pl.LazyFrame, *, key: str, seconds: int) -> pl.LazyFrame:

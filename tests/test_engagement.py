@@ -122,3 +122,31 @@ def test_the_same_engagement_longer_ago_never_scores_higher(deliveries, opens, c
     older = features(history("a@x.com", days_ago=deliveries, opens=[d + shift for d in opens],
                               clicks=[d + shift for d in clicks]))["a@x.com"]["score"]  # fmt: skip
     assert older <= recent
+
+
+def test_link_scanner_clicks_are_not_engagement():
+    rows = history("a@x.com", days_ago=list(range(1, 13)))
+    rows += [{"email": "a@x.com", "event": "click", "timestamp": AS_OF - timedelta(days=d, hours=-1),
+              "user_agent": "Mimecast URL scanner bot"} for d in range(1, 13)]  # fmt: skip
+    got = features(rows)["a@x.com"]
+    assert (got["clicks"], got["machine_clicks"], got["engagements_in_window"]) == (0, 12, 0)
+    assert got["score"] == 0.0
+
+
+def test_send_only_logs_do_not_count_bounced_sends_and_still_see_soft_bounce_streaks():
+    rows = []
+    for week in range(4):
+        sent = AS_OF - timedelta(weeks=4 - week)
+        rows.append({"email": "full@x.com", "event": "send", "timestamp": sent, "campaign": f"c{week}"})
+        rows.append({"email": "full@x.com", "event": "bounce", "timestamp": sent + timedelta(minutes=1),
+                     "campaign": f"c{week}", "smtp_status": "452 4.2.2 mailbox full"})  # fmt: skip
+    got = features(rows)["full@x.com"]
+    assert (got["deliveries"], got["soft_bounce_streak"]) == (0, 4)
+
+
+def test_the_delivery_rule_only_looks_at_events_up_to_as_of():
+    rows = [
+        {"email": "a@x.com", "event": "send", "timestamp": AS_OF - timedelta(days=d)} for d in range(1, 13)
+    ]
+    rows.append({"email": "b@x.com", "event": "delivered", "timestamp": AS_OF + timedelta(days=30)})
+    assert features(rows)["a@x.com"]["deliveries"] == 12
