@@ -34,17 +34,17 @@ Mailboxes that never had a delivery have no score.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import polars as pl
 
 from listkit.policy import Policy
+from listkit.schema import EPOCH
 
 #: Decayed sums are accumulated as integers in these units, so the result does not depend on the
 #: order in which a parallel group-by adds the events (reruns stay byte-identical).
 _DECAY_UNITS = 1_000_000
 _MICROSECONDS_PER_DAY = 86_400 * 1_000_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: RFC 3463 enhanced status code anywhere in the status or diagnostic text.
 _ENHANCED_STATUS = r"\b([245])\.(\d{1,3})\.(\d{1,3})\b"
@@ -243,7 +243,7 @@ def _add_sequence_features(features: pl.DataFrame, slim: pl.DataFrame) -> pl.Dat
         .select("key_id", "timestamp", "smtp_status", "bounce_class")
         .join(ends, on="key_id")
     )
-    after_last_delivery = pl.col("timestamp") > pl.col("last_delivery_at").fill_null(_EPOCH)
+    after_last_delivery = pl.col("timestamp") > pl.col("last_delivery_at").fill_null(EPOCH)
     by_bounces = bounces.group_by("key_id").agg(
         soft_bounce_streak=((pl.col("bounce_class") == "soft") & after_last_delivery).sum(),
         last_bounce_status=_latest_status(pl.lit(True)),
@@ -254,7 +254,7 @@ def _add_sequence_features(features: pl.DataFrame, slim: pl.DataFrame) -> pl.Dat
         .filter(pl.col("delivery"))
         .select("key_id", "timestamp")
         .join(ends.lazy(), on="key_id")
-        .filter(pl.col("timestamp") > pl.col("last_engagement_at").fill_null(_EPOCH))
+        .filter(pl.col("timestamp") > pl.col("last_engagement_at").fill_null(EPOCH))
         .group_by("key_id")
         .agg(deliveries_since_engagement=pl.len())
         .collect()
@@ -278,7 +278,7 @@ def last_engagement_by_address(
     """Latest human open or click per normalised address (``email_normalized`` in ``mailbox_keys``).
 
     Used to choose which spelling of a duplicated mailbox to keep: the one the reader answers.
-    Pass only the addresses of duplicate groups; the rest of the log is not touched.
+    Pass only the addresses of duplicate groups: only their events are aggregated.
     """
     timed = _timed_events(events, mailbox_keys, key="mailbox_key", as_of=as_of, policy=policy)
     return (

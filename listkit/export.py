@@ -22,6 +22,7 @@ from typing import Any
 
 import polars as pl
 
+from listkit.addresses import reference_versions
 from listkit.errors import OutputError
 from listkit.result import RunResult
 
@@ -132,6 +133,7 @@ def _manifest(
         "counts": result.summary(),
         "compliance": result.compliance.to_dicts(),
         "package_versions": _package_versions(),
+        "reference_lists": reference_versions(),
         "files": {name: _sha256(folder / name) for name in sorted(written)},
     }
 

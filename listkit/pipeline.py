@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from listkit.policy import Policy, parse_as_of
 from listkit.readers import read_events, read_subscribers
 from listkit.result import RunResult
 from listkit.rules import SUPPRESSING_REASONS, flag
-from listkit.schema import EVENT_COLUMNS, SUBSCRIBER_COLUMNS
+from listkit.schema import EPOCH, EVENT_COLUMNS, SUBSCRIBER_COLUMNS
 from listkit.segments import segment
 
 #: The ledger's leading columns (the contract's, then listkit's evidence); merge fields, the
@@ -55,8 +55,6 @@ LEDGER_COLUMNS = (
     "complaint_at",
     "unsubscribed_at",
 )
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def run(
@@ -164,7 +162,7 @@ def score(
     :func:`event_mailbox_keys`) saves checking the addresses again when the caller has them.
     """
     policy = policy or Policy()
-    as_of = as_of or policy.as_of or latest_event_time(events) or _EPOCH
+    as_of = as_of or policy.as_of or latest_event_time(events) or EPOCH
     keys = mailbox_keys if mailbox_keys is not None else event_mailbox_keys(events)
     return event_features(events, keys.select("email", "mailbox_key"), as_of=as_of, policy=policy)
 
@@ -225,7 +223,7 @@ def _resolve_as_of(policy: Policy, subscribers: pl.DataFrame, events: pl.DataFra
     if policy.as_of is not None:
         return policy.as_of
     latest = latest_event_time(events) or subscribers["signup_at"].max()
-    return latest if isinstance(latest, datetime) else _EPOCH
+    return latest if isinstance(latest, datetime) else EPOCH
 
 
 def event_mailbox_keys(events: pl.DataFrame) -> pl.DataFrame:

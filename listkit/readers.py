@@ -433,9 +433,10 @@ def _time_attempts(text: pl.Expr) -> list[pl.Expr]:
         return text.str.to_datetime(fmt, time_unit="us", strict=False).dt.convert_time_zone("UTC")
 
     number = text.cast(pl.Float64, strict=False)
-    # Unix seconds up to the year 5138, or 13-digit milliseconds; other numbers are not times.
+    # Unix seconds from 1973-03-03 (1e8: no mail event is older, and smaller numbers are more likely
+    # dates such as 20240301) up to the year 5138, or 13-digit milliseconds; other numbers are not times.
     micros = (
-        pl.when((number >= 0) & (number < 1e11))
+        pl.when((number >= 1e8) & (number < 1e11))
         .then(number * 1e6)
         .when((number >= 1e12) & (number < 1e13))
         .then(number * 1e3)

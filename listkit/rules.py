@@ -11,12 +11,11 @@ spelling of it can reach a segment file.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import polars as pl
 
 from listkit.engagement import FEATURE_COLUMNS
 from listkit.policy import Policy
+from listkit.schema import EPOCH
 
 #: Every reason code, in the order they are listed in ``reasons``. The first block prunes (some only
 #: as the policy says); the rest are warnings on kept rows.
@@ -40,7 +39,6 @@ REASON_CODES = (
 #: Reasons that put an address on the suppression list: it must never be mailed again.
 SUPPRESSING_REASONS = ("invalid_syntax", "unsubscribed", "complaint", "hard_bounce")
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _WARNINGS_ALWAYS = ("engagement_unknown", "dns_unknown", "placeholder_name")
 
 
@@ -150,7 +148,7 @@ def _duplicate_of() -> pl.Expr:
     best = (
         pl.col("source_row")
         .sort_by(
-            pl.col("address_last_engagement_at").fill_null(_EPOCH),
+            pl.col("address_last_engagement_at").fill_null(EPOCH),
             completeness,
             pl.col("source_row"),
             descending=[True, True, False],

@@ -5,9 +5,14 @@ Readers turn any input into frames with these columns; every later stage relies 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import polars as pl
 
 TIMESTAMP = pl.Datetime("us", "UTC")
+
+#: Stands for "never" where a time must be compared (as_of of a list with no dates at all).
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: Event vocabulary of the contract, plus ``unknown`` for types listkit does not recognise
 #: (kept and counted, never fatal).

@@ -624,3 +624,8 @@ def test_property_any_bytes_give_a_frame_or_an_input_error(data: bytes) -> None:
             assert str(error).startswith("<bytes>")
         else:
             assert frame["source_row"].to_list() == list(range(1, frame.height + 1))
+
+
+def test_compact_dates_are_refused_not_read_as_unix_seconds():
+    with pytest.raises(InputError, match="20240301"):
+        read_events(b"email,event,timestamp\na@example.com,open,20240301\n")
