@@ -23,6 +23,7 @@ from listkit.policy import Policy
 from listkit.readers import read_events, read_subscribers
 from listkit.result import RunResult
 from listkit.rules import REASON_CODES, flag
+from listkit.scan import scan_events
 from listkit.segments import Segmenter, segment
 
 __version__ = "0.1.0"
@@ -48,6 +49,7 @@ __all__ = [
     "read_subscribers",
     "run",
     "run_files",
+    "scan_events",
     "score",
     "segment",
     "validate",

@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-report", action="store_true", help="skip report.html (faster)")
     run.add_argument(
+        "--stream-events",
+        action="store_true",
+        help="stream a Parquet event log from disk in each pass instead of loading it (logs bigger than RAM)",
+    )
+    run.add_argument(
         "--previous",
         type=Path,
         help="an earlier run's output folder: keep its segment names, write changes.csv",
@@ -127,6 +132,7 @@ def _run(args: argparse.Namespace) -> int:
         encoding=args.encoding,
         feedback=args.feedback,
         previous=args.previous,
+        stream_events=args.stream_events,
     )
     written = export(
         result,

@@ -25,6 +25,7 @@ from listkit.policy import Policy, parse_as_of
 from listkit.readers import read_events, read_subscribers
 from listkit.result import RunResult
 from listkit.rules import SUPPRESSING_REASONS, flag
+from listkit.scan import scan_events
 from listkit.schema import EPOCH, EVENT_COLUMNS, SUBSCRIBER_COLUMNS
 from listkit.segments import segment
 
@@ -59,7 +60,7 @@ LEDGER_COLUMNS = (
 
 def run(
     subscribers: pl.DataFrame,
-    events: pl.DataFrame | None = None,
+    events: pl.DataFrame | pl.LazyFrame | None = None,
     *,
     policy: Policy | None = None,
     feedback: FeedbackResult | None = None,
@@ -68,7 +69,9 @@ def run(
     """Validate, score, flag and segment a list: one explained outcome per subscriber row.
 
     ``subscribers`` and ``events`` are canonical frames (see :func:`listkit.read_subscribers` and
-    :func:`listkit.read_events`); ``events`` may be omitted for a list without history.
+    :func:`listkit.read_events`); ``events`` may be omitted for a list without history, or be a
+    ``LazyFrame`` (:func:`listkit.scan_events`) streamed from disk in each pass, for logs larger
+    than memory.
     ``feedback`` (from :func:`listkit.read_feedback`) adds the bounces and complaints found in raw
     DSN and ARF mail to the events.
     """
@@ -78,9 +81,9 @@ def run(
             "the subscriber frame repeats source_row values; give each row its own number "
             "(read_subscribers does, concatenated frames need renumbering)"
         )
-    events = events if events is not None else pl.DataFrame(schema=EVENT_COLUMNS)
+    events = events.lazy() if events is not None else pl.LazyFrame(schema=EVENT_COLUMNS)
     if feedback is not None:
-        events = pl.concat([events, feedback.events], how="diagonal")
+        events = pl.concat([events, feedback.events.lazy()], how="diagonal")
     as_of = _resolve_as_of(policy, subscribers, events)
 
     rows = validate(subscribers, policy=policy)
@@ -150,7 +153,7 @@ def validate(subscribers: pl.DataFrame, *, policy: Policy | None = None) -> pl.D
 
 
 def score(
-    events: pl.DataFrame,
+    events: pl.DataFrame | pl.LazyFrame,
     *,
     as_of: datetime | None = None,
     policy: Policy | None = None,
@@ -177,11 +180,13 @@ def run_files(
     encoding: str | None = None,
     feedback: str | Path | None = None,
     previous: str | Path | None = None,
+    stream_events: bool = False,
 ) -> RunResult:
     """Read the input files and :func:`run` them.
 
-    ``config`` is a policy TOML file; ``as_of`` overrides it. ``feedback`` is a folder of ``.eml``
-    files or an mbox of bounce and complaint mail.
+    ``config`` is a policy TOML file; ``as_of`` overrides it. ``stream_events`` reads a Parquet
+    event log lazily (:func:`listkit.scan_events`) for logs larger than memory. ``feedback`` is a
+    folder of ``.eml`` files or an mbox of bounce and complaint mail.
     """
     policy = policy or (Policy.from_toml(config) if config else Policy())
     if as_of is not None:
@@ -189,7 +194,12 @@ def run_files(
     # An earlier run's output folder: its segment names are kept and ``changes`` is filled in.
     previous_ledger, previous_profiles = load_previous(previous) if previous is not None else (None, None)
     subscriber_frame = read_subscribers(subscribers, encoding=encoding)
-    event_frame = read_events(events, encoding=encoding) if events is not None else None
+    if events is None:
+        event_frame = None
+    elif stream_events:  # a Parquet log read in streaming passes, never whole in memory
+        event_frame = scan_events(events)
+    else:
+        event_frame = read_events(events, encoding=encoding)
     feedback_result = read_feedback(feedback) if feedback is not None else None
     result = run(
         subscriber_frame,
@@ -218,7 +228,7 @@ def _passthrough_columns(subscribers: pl.DataFrame, *, reserved: set[str]) -> pl
     return subscribers.select("source_row", *extra).rename(renamed)
 
 
-def _resolve_as_of(policy: Policy, subscribers: pl.DataFrame, events: pl.DataFrame) -> datetime:
+def _resolve_as_of(policy: Policy, subscribers: pl.DataFrame, events: pl.LazyFrame) -> datetime:
     """The policy's ``as_of``, else the latest event, else the latest sign-up (never the wall clock)."""
     if policy.as_of is not None:
         return policy.as_of
@@ -226,7 +236,7 @@ def _resolve_as_of(policy: Policy, subscribers: pl.DataFrame, events: pl.DataFra
     return latest if isinstance(latest, datetime) else EPOCH
 
 
-def event_mailbox_keys(events: pl.DataFrame) -> pl.DataFrame:
+def event_mailbox_keys(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """Each distinct raw event address with its mailbox key and normalised form (checked once each)."""
     # Distinct by a 64-bit hash (much faster than on text over millions of events), then the rare
     # addresses whose hash another address took first are found by comparing texts, so none is lost.
@@ -261,7 +271,12 @@ def _with_dns_status(rows: pl.DataFrame, policy: Policy) -> pl.DataFrame:
 
 
 def _with_address_engagement(
-    rows: pl.DataFrame, events: pl.DataFrame, event_keys: pl.DataFrame, *, as_of: datetime, policy: Policy
+    rows: pl.DataFrame,
+    events: pl.LazyFrame,
+    event_keys: pl.DataFrame,
+    *,
+    as_of: datetime,
+    policy: Policy,
 ) -> pl.DataFrame:
     """Add ``address_last_engagement_at``: when the reader last answered mail sent to this spelling.
 
@@ -316,7 +331,7 @@ def _suppression(flagged: pl.DataFrame, features: pl.DataFrame, event_keys: pl.D
 
 
 def _event_stats(
-    events: pl.DataFrame,
+    events: pl.LazyFrame,
     event_keys: pl.DataFrame,
     features: pl.DataFrame,
     flagged: pl.DataFrame,
@@ -327,13 +342,18 @@ def _event_stats(
     unmatched = features.filter(~pl.col("mailbox_key").is_in(on_list))
     invalid = event_keys.filter(pl.col("mailbox_key").is_null())["email"].implode()
     unknown_types = (
-        events.filter(pl.col("event") == "unknown").group_by("event_raw").len().sort("event_raw").iter_rows()
-    )
+        events.filter(pl.col("event") == "unknown").group_by("event_raw").len().sort("event_raw").collect()
+    ).iter_rows()
+    counts = events.select(
+        rows=pl.len(),
+        after_as_of=(pl.col("timestamp") > as_of).sum(),
+        with_invalid_address=pl.col("email").is_in(invalid).sum(),
+    ).collect()
     used = features["events"].sum() if features.height else 0
     return {
-        "rows": events.height,
-        "after_as_of": int((events["timestamp"] > as_of).sum()),
-        "with_invalid_address": int(events["email"].is_in(invalid).sum()),
+        "rows": int(counts["rows"][0]),
+        "after_as_of": int(counts["after_as_of"][0]),
+        "with_invalid_address": int(counts["with_invalid_address"][0]),
         "for_unknown_addresses": int(unmatched["events"].sum()) if unmatched.height else 0,
         "unknown_addresses": unmatched.height,
         "matched_to_list": int(used) - (int(unmatched["events"].sum()) if unmatched.height else 0),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import polars as pl
+import pytest
 from conftest import SAMPLE
 
 import listkit
@@ -38,3 +39,24 @@ def test_each_stage_runs_on_its_own_and_composes_like_run():
     )
     text = repr(result)
     assert text.startswith("RunResult(as_of=2026-11-01, rows=3,000") and "segments:" in text
+
+
+def test_a_streamed_parquet_log_gives_the_same_run_as_a_loaded_one(tmp_path):
+    events = listkit.read_events(SAMPLE / "events.csv")
+    parquet = tmp_path / "events.parquet"
+    events.drop("source_row", "event_raw").with_columns(pl.col("event").cast(pl.String)).write_parquet(
+        parquet
+    )
+    assert listkit.scan_events(parquet).collect().drop("event_raw").equals(events.drop("event_raw"))
+    loaded = listkit.run_files(SAMPLE / "subscribers.csv", parquet, as_of="2026-11-01")
+    streamed = listkit.run_files(SAMPLE / "subscribers.csv", parquet, as_of="2026-11-01", stream_events=True)
+    assert streamed.ledger.equals(loaded.ledger)
+    assert streamed.compliance.equals(loaded.compliance) and streamed.event_stats == loaded.event_stats
+
+
+def test_a_streamed_log_refuses_bad_timestamps_with_their_row(tmp_path):
+    parquet = tmp_path / "events.parquet"
+    pl.DataFrame({"email": ["a@x.com", "b@x.com"], "event": ["open", "open"],
+                  "timestamp": ["2026-01-01T00:00:00Z", "yesterday"]}).write_parquet(parquet)  # fmt: skip
+    with pytest.raises(listkit.InputError, match=r"row 2.*'yesterday'"):
+        listkit.scan_events(parquet)

@@ -1,0 +1,126 @@
+"""Event logs larger than memory: a lazy reader for Parquet logs.
+
+:func:`scan_events` gives the same canonical columns as :func:`listkit.read_events`, but as a polars
+``LazyFrame`` over the file: nothing is loaded until a query runs, and :func:`listkit.run` then
+streams the log through each of its passes instead of holding it in memory. The header aliases,
+event names and bounce types are resolved exactly as :mod:`listkit.readers` does (names once per
+distinct value); timestamps are checked in one streaming pass before any result is used, so a bad
+value is still refused with its row number.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from listkit.errors import InputError
+from listkit.readers import (
+    _BOOLEANS,
+    _BOUNCES,
+    _MEANING_DTYPE,
+    _MEANINGS,
+    _TIME_HINT,
+    _Raw,
+    _resolve,
+    _time_attempts,
+    _translate,
+)
+from listkit.schema import EVENT_ALIASES, EVENT_COLUMNS, TIMESTAMP
+
+
+def scan_events(path: str | Path) -> pl.LazyFrame:
+    """Lazily read a Parquet event log into :data:`listkit.schema.EVENT_COLUMNS` (then extra columns).
+
+    Raises :class:`~listkit.errors.InputError` as :func:`listkit.read_events` does: missing or
+    duplicate columns, an unreadable file, a timestamp no format reads (with its row).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("file not found", file=path, hint="check the path")
+    with path.open("rb") as handle:
+        if handle.read(4) != b"PAR1":
+            raise InputError(
+                "only Parquet logs can be streamed", file=path, hint="convert it, or use read_events"
+            )
+    log = pl.scan_parquet(path)
+    try:
+        schema = log.collect_schema()
+    except (pl.exceptions.PolarsError, OSError) as error:
+        reason = (str(error).splitlines() or [type(error).__name__])[0]
+        raise InputError(
+            f"the Parquet file cannot be read ({reason})", file=path, hint="export it again"
+        ) from None
+    headers = list(schema)
+    found, extras = _resolve(_Raw(str(path), headers, pl.DataFrame()), EVENT_ALIASES,
+                             ("email", "event", "timestamp"), EVENT_COLUMNS)  # fmt: skip
+
+    def text(name: str) -> pl.Expr:
+        if name not in found:
+            return pl.lit(None, dtype=pl.String)
+        return pl.col(headers[found[name]]).cast(pl.String)
+
+    def mapped(column: pl.Expr, table: dict, dtype: pl.DataType) -> pl.Expr:
+        """Map a low-cardinality column through ``table``, working out each distinct value once."""
+        distinct = log.select(column.unique().alias("value")).collect(engine="streaming").to_series()
+        return column.replace_strict(
+            distinct, _translate(distinct, table, dtype), default=None, return_dtype=dtype
+        )
+
+    meaning = mapped(text("event"), _MEANINGS, _MEANING_DTYPE)
+    proxy = meaning.struct.field("proxy").fill_null(False)
+    machine = (
+        pl.col(headers[found["machine_open"]])
+        if "machine_open" in found and schema[headers[found["machine_open"]]] == pl.Boolean
+        else mapped(text("machine_open"), _BOOLEANS, pl.Boolean)
+    )
+    canonical = {
+        "source_row": pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
+        "email": text("email"),
+        "event": meaning.struct.field("event").fill_null("unknown"),
+        "event_raw": text("event"),
+        "timestamp": _timestamp(pl.col(headers[found["timestamp"]]), schema[headers[found["timestamp"]]]),
+        "campaign": text("campaign"),
+        "bounce_type": meaning.struct.field("bounce_type").fill_null(
+            mapped(text("bounce_type"), _BOUNCES, pl.String)
+        ),
+        "smtp_status": text("smtp_status"),
+        "user_agent": text("user_agent"),
+        "machine_open": pl.when(proxy).then(pl.lit(True)).otherwise(machine),
+    }
+    scanned = log.select(
+        *(expression.cast(EVENT_COLUMNS[name]).alias(name) for name, expression in canonical.items()),
+        *(pl.col(headers[index]).cast(pl.String) for index in extras),
+    )
+    _refuse_bad_timestamps(log, headers[found["timestamp"]], canonical["timestamp"], path)
+    return scanned
+
+
+def _timestamp(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """UTC timestamps from a Datetime, Date or text column (the readers' spellings, all tried)."""
+    if isinstance(dtype, pl.Datetime):
+        zoned = column.dt.replace_time_zone("UTC") if dtype.time_zone is None else column
+        return zoned.dt.convert_time_zone("UTC").cast(TIMESTAMP)
+    if dtype == pl.Date:
+        return column.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    return pl.coalesce(_time_attempts(column.cast(pl.String).str.strip_chars()))
+
+
+def _refuse_bad_timestamps(log: pl.LazyFrame, header: str, parsed: pl.Expr, path: Path) -> None:
+    """One streaming pass: the first event whose timestamp is empty or unreadable is an error."""
+    bad = (
+        log.select(
+            row=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
+            given=pl.col(header).cast(pl.String),
+            parsed=parsed,
+        )
+        .filter(pl.col("parsed").is_null())
+        .head(1)
+        .collect(engine="streaming")
+    )
+    if bad.height:
+        row, value = bad["row"][0], bad["given"][0]
+        where = {"file": path, "row": int(row), "column": header}
+        if value is None or not value.strip():
+            raise InputError("the value is empty", hint="every event needs a timestamp", **where)
+        raise InputError(f"{value!r} is not a timestamp listkit understands", hint=_TIME_HINT, **where)
