@@ -28,6 +28,8 @@ from listkit.readers import (
 )
 from listkit.schema import EVENT_ALIASES, EVENT_COLUMNS, TIMESTAMP
 
+_SAMPLE_ROWS = 100_000
+
 
 def scan_events(path: str | Path) -> pl.LazyFrame:
     """Lazily read a Parquet event log into :data:`listkit.schema.EVENT_COLUMNS` (then extra columns).
@@ -79,7 +81,7 @@ def scan_events(path: str | Path) -> pl.LazyFrame:
         "email": text("email"),
         "event": meaning.struct.field("event").fill_null("unknown"),
         "event_raw": text("event"),
-        "timestamp": _timestamp(pl.col(headers[found["timestamp"]]), schema[headers[found["timestamp"]]]),
+        "timestamp": _timestamp(log, headers[found["timestamp"]], schema[headers[found["timestamp"]]]),
         "campaign": text("campaign"),
         "bounce_type": meaning.struct.field("bounce_type").fill_null(
             mapped(text("bounce_type"), _BOUNCES, pl.String)
@@ -96,14 +98,25 @@ def scan_events(path: str | Path) -> pl.LazyFrame:
     return scanned
 
 
-def _timestamp(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """UTC timestamps from a Datetime, Date or text column (the readers' spellings, all tried)."""
+def _timestamp(log: pl.LazyFrame, header: str, dtype: pl.DataType) -> pl.Expr:
+    """UTC timestamps from a Datetime, Date or text column.
+
+    Text is parsed with the readers' spellings, but only those that read some of the first
+    ``_SAMPLE_ROWS`` values (best first): trying every spelling on every row in every pass would
+    cost more than the rest of the run. A spelling first met later in the file is refused with its row.
+    """
+    column = pl.col(header)
     if isinstance(dtype, pl.Datetime):
         zoned = column.dt.replace_time_zone("UTC") if dtype.time_zone is None else column
         return zoned.dt.convert_time_zone("UTC").cast(TIMESTAMP)
     if dtype == pl.Date:
         return column.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-    return pl.coalesce(_time_attempts(column.cast(pl.String).str.strip_chars()))
+    text = column.cast(pl.String).str.strip_chars()
+    attempts = _time_attempts(text)
+    sample = log.select(text.alias(header)).head(_SAMPLE_ROWS).collect()
+    hits = sample.select(attempt.count().alias(str(i)) for i, attempt in enumerate(attempts)).row(0)
+    useful = sorted((i for i, n in enumerate(hits) if n), key=lambda i: -hits[i])
+    return pl.coalesce([attempts[i] for i in useful]) if useful else attempts[0]
 
 
 def _refuse_bad_timestamps(log: pl.LazyFrame, header: str, parsed: pl.Expr, path: Path) -> None:
