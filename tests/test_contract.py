@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -274,3 +275,26 @@ def test_config_keys_outside_the_policy_table_are_refused(tmp_path, capsys):
     args = ["run", "--subscribers", SAMPLE / "subscribers.csv", "--out", tmp_path / "o", "--config", config]
     assert run_cli(*args) == 2
     assert "outside the [policy] table" in capsys.readouterr().err
+
+
+def test_hand_edited_previous_profiles_get_one_line(sample_run, tmp_path, capsys):
+    previous = tmp_path / "previous"
+    shutil.copytree(sample_run, previous)
+    profiles = (previous / "segment_profiles.csv").read_text().splitlines()
+    header, first = profiles[0].split(","), profiles[1].split(",")
+    first[header.index("median_score")] = "abc"
+    (previous / "segment_profiles.csv").write_text(
+        "\n".join([profiles[0], ",".join(first), *profiles[2:]]) + "\n"
+    )
+    args = ["run", "--subscribers", SAMPLE / "subscribers.csv", "--out", tmp_path / "o", "--no-report"]
+    assert run_cli(*args, "--previous", previous) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "segment_profiles.csv" in err and "'abc'" in err
+
+
+def test_tenure_is_never_negative(tmp_path):
+    out = tmp_path / "out"
+    args = ["run", "--subscribers", SAMPLE / "subscribers.csv", "--events", SAMPLE / "events.csv"]
+    assert run_cli(*args, "--out", out, "--no-report", "--as-of", "2026-06-30") == 0
+    tenure = read_csv(out / "ledger.csv")["tenure_days"].drop_nulls().cast(pl.Int64)
+    assert tenure.min() >= 0

@@ -177,3 +177,9 @@ def test_funnel_counts_only_what_the_policy_prunes():
         policy=Policy(as_of=AS_OF, prune_role_accounts=False),
     )
     assert dict(result.funnel())["not suppressed"] == dict(result.funnel())["mailable (kept)"] == 3
+
+
+@pytest.mark.parametrize("options", [{"score_half_life_days": float("nan")}, {"random_state": 2**40}])
+def test_policy_refuses_values_that_would_break_a_run(options):
+    with pytest.raises(listkit.ConfigError):
+        Policy(**options)
