@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -59,13 +60,16 @@ class RunResult:
             "score",
             *self.passthrough,
         ]
-        return {
-            name: kept.filter(pl.col("segment") == name).select(columns)
-            for name in sorted(kept["segment"].unique().to_list())
-        }
+        by_segment = kept.select(columns).partition_by("segment", as_dict=True, maintain_order=True)
+        return {name: by_segment[(name,)] for (name,) in sorted(by_segment)}
 
     def summary(self) -> dict[str, Any]:
         """Counts per outcome, reason and segment (every known code listed, zero or not)."""
+        return self._summary
+
+    @cached_property
+    def _summary(self) -> dict[str, Any]:
+        # Computed once: the manifest, the repr and the report all ask for it.
         ledger = self.ledger
         reason_counts = (
             ledger.select(pl.col("reasons").str.split(";").explode())
