@@ -297,17 +297,16 @@ class Segmenter(BaseEstimator):
 
 
 def segmenter_options(policy: Policy) -> dict[str, Any]:
-    """:class:`Segmenter` arguments from a policy (the defaults for options a policy lacks)."""
-    option = {  # Segmenter argument: (policy option, default)
-        "n_segments": ("n_segments", None),
-        "min_segments": ("min_segments", 3),
-        "max_segments": ("max_segments", 8),
-        "random_state": ("random_state", 0),
-        "sample_size": ("cluster_sample_size", 10_000),
-        "new_subscriber_days": ("new_subscriber_days", 30),
-        "lapsing_after_days": ("lapsing_after_days", 90),
+    """:class:`Segmenter` arguments from a policy (its clustering options)."""
+    return {
+        "n_segments": policy.n_segments,
+        "min_segments": policy.min_segments,
+        "max_segments": policy.max_segments,
+        "random_state": policy.random_state,
+        "sample_size": policy.cluster_sample_size,
+        "new_subscriber_days": policy.new_subscriber_days,
+        "lapsing_after_days": policy.lapsing_after_days,
     }
-    return {argument: getattr(policy, name, default) for argument, (name, default) in option.items()}
 
 
 def segment(
