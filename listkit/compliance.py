@@ -12,14 +12,16 @@ was used. The choice is made once for the whole log, so every row is measured th
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import polars as pl
+
+from listkit.activity import RAW_COUNTED, address_activity
+from listkit.policy import Policy
 
 #: Providers in report order; ``other`` is every domain not listed below.
 PROVIDER_ORDER = ("Gmail", "Yahoo/AOL", "Microsoft", "Apple", "other")
 PERIODS = ("last 30 days", "all history")
-RECENT_DAYS = 30
 #: Complaint rate at or above which Gmail and Yahoo start rejecting or junking bulk mail.
 COMPLAINT_LIMIT = 0.003
 #: Complaint rate the providers advise staying below.
@@ -63,8 +65,6 @@ _REGIONAL = {
     "Microsoft": rf"^(outlook|hotmail|live|windowslive){_REGIONAL_SUFFIX}",
 }
 
-_COUNTED = ("send", "delivered", "bounce", "complaint", "unsubscribe")
-
 
 def domain_of(email: pl.Expr) -> pl.Expr:
     """The lower-cased, trimmed part after the last ``@`` (null without one)."""
@@ -98,32 +98,22 @@ def provider_compliance(events: pl.DataFrame | pl.LazyFrame, *, as_of: datetime)
     """Per provider and period: deliveries, complaints, bounces, unsubscribes, their rates and a verdict.
 
     ``events`` is a canonical event frame (:data:`listkit.schema.EVENT_COLUMNS`); events after
-    ``as_of`` (UTC when naive) are ignored. Returns 12 rows, providers in :data:`PROVIDER_ORDER`
-    then ``all``, each with the periods of :data:`PERIODS`; rates are floats, null without
-    deliveries. Bounces are all bounce events (hard, soft and policy).
+    ``as_of`` (UTC when naive) are ignored. See :func:`compliance_table` for the result.
     """
-    if as_of.tzinfo is None:
-        as_of = as_of.replace(tzinfo=UTC)
-    recent = pl.col("timestamp") > as_of - timedelta(days=RECENT_DAYS)
-    # The single pass over the log counts per address for both periods at once; domains and providers
-    # are then derived once per distinct address rather than once per event (string work is costly).
-    indicators = [
-        *[(pl.col("event") == name).cast(pl.UInt32).alias(f"{PERIODS[1]}|{name}") for name in _COUNTED],
-        *[
-            ((pl.col("event") == name) & recent).cast(pl.UInt32).alias(f"{PERIODS[0]}|{name}")
-            for name in _COUNTED
-        ],
-    ]
-    # Grouped by a hash of the address with plain sums (fast); one spelling per hash names the domain.
-    counts = (
-        events.lazy()
-        .filter(pl.col("timestamp") <= as_of)
-        .select("email", *indicators, email_hash=pl.col("email").hash())
-        .group_by("email_hash")
-        .agg(pl.col("email").first(), pl.exclude("email", "email_hash").sum())
-        .group_by(provider=provider_of(domain_of(pl.col("email"))))
-        .agg(pl.exclude("email", "email_hash").sum())
-        .collect()
+    return compliance_table(address_activity(events, as_of=as_of, policy=Policy()))
+
+
+def compliance_table(activity: pl.DataFrame) -> pl.DataFrame:
+    """The compliance table from per-address counts (:func:`listkit.activity.address_activity`).
+
+    Returns 12 rows, providers in :data:`PROVIDER_ORDER` then ``all``, each with the periods of
+    :data:`PERIODS`; rates are floats, null without deliveries. Bounces are all bounce events (hard,
+    soft and policy).
+    """
+    # Domains and providers are derived once per distinct address rather than once per event.
+    counts = activity.group_by(provider=provider_of(domain_of(pl.col("email")))).agg(
+        *(pl.col(f"raw_{name}").sum().alias(f"{PERIODS[1]}|{name}") for name in RAW_COUNTED),
+        *(pl.col(f"recent_{name}").sum().alias(f"{PERIODS[0]}|{name}") for name in RAW_COUNTED),
     )
     # Everything below works on at most 5 x 2 rows.
     long = pl.concat(
@@ -131,13 +121,13 @@ def provider_compliance(events: pl.DataFrame | pl.LazyFrame, *, as_of: datetime)
             counts.select(
                 "provider",
                 period=pl.lit(period),
-                **{name: pl.col(f"{period}|{name}").cast(pl.Int64) for name in _COUNTED},
+                **{name: pl.col(f"{period}|{name}").cast(pl.Int64) for name in RAW_COUNTED},
             )
             for period in PERIODS
         ]
     )
     denominator = "delivered" if long["delivered"].sum() > 0 else "send"
-    everyone = long.group_by("period").agg(pl.col(_COUNTED).sum()).with_columns(provider=pl.lit("all"))
+    everyone = long.group_by("period").agg(pl.col(RAW_COUNTED).sum()).with_columns(provider=pl.lit("all"))
     long = pl.concat([long, everyone], how="diagonal")
     grid = pl.DataFrame(
         [(provider, period) for provider in (*PROVIDER_ORDER, "all") for period in PERIODS],
@@ -147,7 +137,7 @@ def provider_compliance(events: pl.DataFrame | pl.LazyFrame, *, as_of: datetime)
     return (
         grid.join(long, on=["provider", "period"], how="left")
         .sort("order")
-        .with_columns(pl.col(_COUNTED).fill_null(0))
+        .with_columns(pl.col(RAW_COUNTED).fill_null(0))
         .with_columns(deliveries=pl.col(denominator))
         .with_columns(
             complaint_rate=_rate("complaint"),

@@ -13,11 +13,12 @@ from typing import Any
 
 import polars as pl
 
+from listkit.activity import LogSurvey, address_activity, survey_events
 from listkit.addresses import check_addresses
 from listkit.changes import changes, load_previous
-from listkit.compliance import provider_compliance
+from listkit.compliance import compliance_table
 from listkit.domains import apply_suggestions, check_mx
-from listkit.engagement import event_features, last_engagement_by_address, latest_event_time
+from listkit.engagement import event_features, last_engagement_by_address
 from listkit.errors import InputError
 from listkit.feedback import FeedbackResult, read_feedback
 from listkit.merge_fields import is_placeholder_name
@@ -84,11 +85,17 @@ def run(
     events = events.lazy() if events is not None else pl.LazyFrame(schema=EVENT_COLUMNS)
     if feedback is not None:
         events = pl.concat([events, feedback.events.lazy()], how="diagonal")
-    as_of = _resolve_as_of(policy, subscribers, events)
+    # The log is read in a fixed number of streaming passes (see listkit.activity); everything
+    # after them works on one row per address or per mailbox.
+    survey = survey_events(events)
+    as_of = _resolve_as_of(policy, subscribers, survey)
+    activity = address_activity(events, as_of=as_of, policy=policy, survey=survey)
+    event_keys = event_mailbox_keys(activity["email"])
 
     rows = validate(subscribers, policy=policy)
-    event_keys = event_mailbox_keys(events)
-    features = score(events, as_of=as_of, policy=policy, mailbox_keys=event_keys)
+    features = event_features(
+        events, event_keys, as_of=as_of, policy=policy, survey=survey, activity=activity
+    )
     rows = (
         rows.join(features, on="mailbox_key", how="left", nulls_equal=False)
         .sort("source_row")
@@ -100,7 +107,7 @@ def run(
             .clip(lower_bound=0),
         )
     )
-    rows = _with_address_engagement(rows, events, event_keys, as_of=as_of, policy=policy)
+    rows = _with_address_engagement(rows, activity, event_keys)
     flagged = flag(rows, policy=policy)
     kept = flagged["outcome"] == "keep"
     # previous_profiles (an earlier run's segment_profiles.csv) keeps segment names on the same readers.
@@ -123,13 +130,13 @@ def run(
         policy=policy,
         as_of=as_of,
         passthrough=passthrough,
-        event_stats=_event_stats(events, event_keys, features, flagged, as_of)
+        event_stats=_event_stats(survey, activity, event_keys, features, flagged)
         | (
             {"feedback": feedback.stats, "feedback_problems": feedback.problems}
             if feedback is not None
             else {}
         ),
-        compliance=provider_compliance(events, as_of=as_of),
+        compliance=compliance_table(activity),
         segment_profiles=segment_profiles,
     )
 
@@ -165,9 +172,11 @@ def score(
     :func:`event_mailbox_keys`) saves checking the addresses again when the caller has them.
     """
     policy = policy or Policy()
-    as_of = as_of or policy.as_of or latest_event_time(events) or EPOCH
-    keys = mailbox_keys if mailbox_keys is not None else event_mailbox_keys(events)
-    return event_features(events, keys.select("email", "mailbox_key"), as_of=as_of, policy=policy)
+    survey = survey_events(events)
+    as_of = as_of or policy.as_of or survey.latest or EPOCH
+    activity = address_activity(events, as_of=as_of, policy=policy, survey=survey)
+    keys = mailbox_keys if mailbox_keys is not None else event_mailbox_keys(activity["email"])
+    return event_features(events, keys, as_of=as_of, policy=policy, survey=survey, activity=activity)
 
 
 def run_files(
@@ -228,26 +237,17 @@ def _passthrough_columns(subscribers: pl.DataFrame, *, reserved: set[str]) -> pl
     return subscribers.select("source_row", *extra).rename(renamed)
 
 
-def _resolve_as_of(policy: Policy, subscribers: pl.DataFrame, events: pl.LazyFrame) -> datetime:
+def _resolve_as_of(policy: Policy, subscribers: pl.DataFrame, survey: LogSurvey) -> datetime:
     """The policy's ``as_of``, else the latest event, else the latest sign-up (never the wall clock)."""
     if policy.as_of is not None:
         return policy.as_of
-    latest = latest_event_time(events) or subscribers["signup_at"].max()
+    latest = survey.latest or subscribers["signup_at"].max()
     return latest if isinstance(latest, datetime) else EPOCH
 
 
-def event_mailbox_keys(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    """Each distinct raw event address with its mailbox key and normalised form (checked once each)."""
-    # Distinct by a 64-bit hash (much faster than on text over millions of events), then the rare
-    # addresses whose hash another address took first are found by comparing texts, so none is lost.
-    hashed = events.lazy().select("email", email_hash=pl.col("email").hash())
-    first = hashed.filter(pl.col("email_hash").is_first_distinct())
-    collided = (
-        hashed.join(first, on="email_hash", suffix="_first")
-        .filter(pl.col("email") != pl.col("email_first"))
-        .select("email")
-    )
-    distinct = pl.concat([first.select("email"), collided]).unique().sort("email").collect()
+def event_mailbox_keys(addresses: pl.Series) -> pl.DataFrame:
+    """Each distinct raw event address (``email``) with its mailbox key and normalised form."""
+    distinct = addresses.drop_nulls().unique().sort().to_frame("email")
     checked = check_addresses(distinct["email"]).select("mailbox_key", "email_normalized")
     return pl.concat([distinct, checked], how="horizontal")
 
@@ -271,12 +271,7 @@ def _with_dns_status(rows: pl.DataFrame, policy: Policy) -> pl.DataFrame:
 
 
 def _with_address_engagement(
-    rows: pl.DataFrame,
-    events: pl.LazyFrame,
-    event_keys: pl.DataFrame,
-    *,
-    as_of: datetime,
-    policy: Policy,
+    rows: pl.DataFrame, activity: pl.DataFrame, event_keys: pl.DataFrame
 ) -> pl.DataFrame:
     """Add ``address_last_engagement_at``: when the reader last answered mail sent to this spelling.
 
@@ -284,7 +279,7 @@ def _with_address_engagement(
     """
     repeated = rows.filter(pl.col("mailbox_key").is_not_null() & pl.col("mailbox_key").is_duplicated())
     wanted = event_keys.filter(pl.col("mailbox_key").is_in(repeated["mailbox_key"].implode()))
-    latest = last_engagement_by_address(events, wanted, as_of=as_of, policy=policy)
+    latest = last_engagement_by_address(activity, wanted)
     return rows.join(latest, on="email_normalized", how="left", nulls_equal=False).sort("source_row")
 
 
@@ -331,31 +326,24 @@ def _suppression(flagged: pl.DataFrame, features: pl.DataFrame, event_keys: pl.D
 
 
 def _event_stats(
-    events: pl.LazyFrame,
+    survey: LogSurvey,
+    activity: pl.DataFrame,
     event_keys: pl.DataFrame,
     features: pl.DataFrame,
     flagged: pl.DataFrame,
-    as_of: datetime,
 ) -> dict[str, Any]:
     """What happened to the event log: used, ignored, unknown types, addresses not on the list."""
     on_list = flagged["mailbox_key"].drop_nulls().unique().implode()
     unmatched = features.filter(~pl.col("mailbox_key").is_in(on_list))
-    invalid = event_keys.filter(pl.col("mailbox_key").is_null())["email"].implode()
-    unknown_types = (
-        events.filter(pl.col("event") == "unknown").group_by("event_raw").len().sort("event_raw").collect()
-    ).iter_rows()
-    counts = events.select(
-        rows=pl.len(),
-        after_as_of=(pl.col("timestamp") > as_of).sum(),
-        with_invalid_address=pl.col("email").is_in(invalid).sum(),
-    ).collect()
-    used = features["events"].sum() if features.height else 0
+    # Events without an address, or whose address is not one, have no mailbox key.
+    invalid = activity.join(event_keys, on="email", how="left").filter(pl.col("mailbox_key").is_null())
+    for_unknown = int(unmatched["events"].sum())
     return {
-        "rows": int(counts["rows"][0]),
-        "after_as_of": int(counts["after_as_of"][0]),
-        "with_invalid_address": int(counts["with_invalid_address"][0]),
-        "for_unknown_addresses": int(unmatched["events"].sum()) if unmatched.height else 0,
+        "rows": survey.rows,
+        "after_as_of": int(activity["events_after_as_of"].sum()),
+        "with_invalid_address": int(invalid["events"].sum() + invalid["events_after_as_of"].sum()),
+        "for_unknown_addresses": for_unknown,
         "unknown_addresses": unmatched.height,
-        "matched_to_list": int(used) - (int(unmatched["events"].sum()) if unmatched.height else 0),
-        "unknown_types": {str(name): int(count) for name, count in unknown_types},
+        "matched_to_list": int(features["events"].sum()) - for_unknown,
+        "unknown_types": survey.unknown_types,
     }

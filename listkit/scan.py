@@ -62,19 +62,27 @@ def scan_events(path: str | Path) -> pl.LazyFrame:
             return pl.lit(None, dtype=pl.String)
         return pl.col(headers[found[name]]).cast(pl.String)
 
-    def mapped(column: pl.Expr, table: dict, dtype: pl.DataType) -> pl.Expr:
+    def mapped(name: str, table: dict, dtype: pl.DataType) -> pl.Expr:
         """Map a low-cardinality column through ``table``, working out each distinct value once."""
-        distinct = log.select(column.unique().alias("value")).collect(engine="streaming").to_series()
-        return column.replace_strict(
+        if name not in found:
+            return pl.lit(None, dtype=dtype)
+        source, source_dtype = pl.col(headers[found[name]]), schema[headers[found[name]]]
+        if isinstance(source_dtype, pl.Enum):  # map the few integer codes, not every row's text
+            categories = pl.Series(source_dtype.categories)
+            codes = categories.cast(source_dtype).to_physical()
+            translated = _translate(categories, table, dtype)
+            return source.to_physical().replace_strict(codes, translated, default=None, return_dtype=dtype)
+        distinct = log.select(text(name).unique().alias("value")).collect(engine="streaming").to_series()
+        return text(name).replace_strict(
             distinct, _translate(distinct, table, dtype), default=None, return_dtype=dtype
         )
 
-    meaning = mapped(text("event"), _MEANINGS, _MEANING_DTYPE)
+    meaning = mapped("event", _MEANINGS, _MEANING_DTYPE)
     proxy = meaning.struct.field("proxy").fill_null(False)
     machine = (
         pl.col(headers[found["machine_open"]])
         if "machine_open" in found and schema[headers[found["machine_open"]]] == pl.Boolean
-        else mapped(text("machine_open"), _BOOLEANS, pl.Boolean)
+        else mapped("machine_open", _BOOLEANS, pl.Boolean)
     )
     canonical = {
         "source_row": pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
@@ -84,7 +92,7 @@ def scan_events(path: str | Path) -> pl.LazyFrame:
         "timestamp": _timestamp(log, headers[found["timestamp"]], schema[headers[found["timestamp"]]]),
         "campaign": text("campaign"),
         "bounce_type": meaning.struct.field("bounce_type").fill_null(
-            mapped(text("bounce_type"), _BOUNCES, pl.String)
+            mapped("bounce_type", _BOUNCES, pl.String)
         ),
         "smtp_status": text("smtp_status"),
         "user_agent": text("user_agent"),
@@ -101,9 +109,10 @@ def scan_events(path: str | Path) -> pl.LazyFrame:
 def _timestamp(log: pl.LazyFrame, header: str, dtype: pl.DataType) -> pl.Expr:
     """UTC timestamps from a Datetime, Date or text column.
 
-    Text is parsed with the readers' spellings, but only those that read some of the first
-    ``_SAMPLE_ROWS`` values (best first): trying every spelling on every row in every pass would
-    cost more than the rest of the run. A spelling first met later in the file is refused with its row.
+    Text is parsed with the fewest of the readers' spellings that read the first ``_SAMPLE_ROWS``
+    values (best first; several spellings often read the same ISO text): trying every spelling on
+    every row in every pass would cost more than the rest of the run. A spelling first met later in
+    the file is refused with its row.
     """
     column = pl.col(header)
     if isinstance(dtype, pl.Datetime):
@@ -114,9 +123,17 @@ def _timestamp(log: pl.LazyFrame, header: str, dtype: pl.DataType) -> pl.Expr:
     text = column.cast(pl.String).str.strip_chars()
     attempts = _time_attempts(text)
     sample = log.select(text.alias(header)).head(_SAMPLE_ROWS).collect()
-    hits = sample.select(attempt.count().alias(str(i)) for i, attempt in enumerate(attempts)).row(0)
-    useful = sorted((i for i, n in enumerate(hits) if n), key=lambda i: -hits[i])
-    return pl.coalesce([attempts[i] for i in useful]) if useful else attempts[0]
+    reads = sample.select(attempt.is_not_null().alias(str(i)) for i, attempt in enumerate(attempts))
+    chosen: list[int] = []
+    unread = sample[header].is_not_null()
+    while True:  # greedy: the spelling that reads most of what is still unread, until none reads more
+        counts = [(reads[str(i)] & unread).sum() for i in range(len(attempts))]
+        best = max(range(len(attempts)), key=lambda i: counts[i])
+        if counts[best] == 0:
+            break
+        chosen.append(best)
+        unread = unread & ~reads[str(best)]
+    return pl.coalesce([attempts[i] for i in chosen]) if chosen else attempts[0]
 
 
 def _refuse_bad_timestamps(log: pl.LazyFrame, header: str, parsed: pl.Expr, path: Path) -> None:

@@ -1,0 +1,499 @@
+"""The event log, summed up per address in streaming passes whose memory does not grow with the log.
+
+A run reads the log a fixed number of times, whether it is a frame in memory or a Parquet file
+scanned lazily (:func:`listkit.scan_events`), and each pass is a streaming polars query that keeps
+one row per distinct address (or per distinct user agent), never one per event:
+
+1. :func:`survey_events`: the row count, the latest event (the default ``as_of``), whether the log
+   has deliveries and agent-less opens, its machine user agents and its unknown event types;
+2. :func:`address_activity`: every per-address count, window count, earliest and latest time and
+   decayed sum that the features, the compliance table and the run's statistics need;
+3. :func:`sequence_counts`: the two counts that depend on a mailbox's own latest times (deliveries
+   since its last engagement, soft bounces since its last delivery), and the status of the latest
+   bounces (a bounce-only subset).
+
+Only rare cases add a pass: a log of sends only (to find the sends whose campaign bounced) and
+opens without user agent (to find those fetched within seconds of their delivery).
+
+Every event is classified by :func:`classified_events`; the rules are documented in
+:mod:`listkit.engagement`. Addresses are grouped by a 64-bit hash of their text (several times
+faster than by the text); each group also keeps its smallest and largest spelling, so two addresses
+sharing a hash are detected exactly, and the pass is then done again grouped by the text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+
+import polars as pl
+
+from listkit.policy import Policy
+from listkit.schema import EPOCH
+
+#: Decayed sums are accumulated as integers in these units, so the result does not depend on the
+#: order in which a parallel group-by adds the events (reruns stay byte-identical).
+DECAY_UNITS = 1_000_000
+_MICROSECONDS_PER_DAY = 86_400 * 1_000_000
+
+#: RFC 3463 enhanced status code anywhere in the status or diagnostic text.
+_ENHANCED_STATUS = r"\b([245])\.(\d{1,3})\.(\d{1,3})\b"
+#: Diagnostic texts of dead mailboxes when no enhanced code is given ("550 No such user").
+_DEAD_MAILBOX_TEXT = (
+    r"(?i)(user unknown|no such (user|mailbox|recipient)|does not exist|unknown (user|recipient)"
+    r"|mailbox unavailable|invalid (mailbox|recipient))"
+)
+
+#: User agents of machines, not readers: Apple MPP's bare agent, link scanners and prefetchers.
+MACHINE_AGENT_PATTERN = (
+    r"(?i)^\s*Mozilla/5\.0\s*$|barracuda|mimecast|proofpoint|symantec|messagelabs|trend ?micro"
+    r"|forcepoint|cisco.?ironport|urldefense|safelinks|bitdefender|sophos|fortinet|zscaler|bot\b|crawler|spider"
+)
+
+#: Windows (days before ``as_of``) with their own delivery and engagement counts.
+WINDOWS_DAYS = (30, 90, 180, 365)
+#: The recent period of the provider compliance table.
+RECENT_DAYS = 30
+#: Event types the compliance table counts as they are in the log (before listkit's classes).
+RAW_COUNTED = ("send", "delivered", "bounce", "complaint", "unsubscribe")
+
+#: Per-address columns whose mailbox value is the earliest, the latest, or the sum of its addresses'.
+EARLIEST_COLUMNS = ("first_event_at", "first_engagement_at")
+LATEST_COLUMNS = (
+    "last_engagement_at",
+    "last_delivery_at",
+    "last_bounce_at",
+    "hard_bounce_at",
+    "complaint_at",
+    "unsubscribed_at",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class LogSurvey:
+    """What one cheap pass tells about an event log before it is aggregated.
+
+    Attributes:
+        rows: events in the log.
+        latest: the latest timestamp (the default ``as_of``), ``None`` for an empty log.
+        first_delivered_at: the earliest ``delivered`` event (``None`` in a log of sends only).
+        first_unlabelled_open_at: the earliest open with neither ESP label nor user agent, but with
+            a campaign (the only opens the fast-fetch test can judge).
+        machine_agents: the log's distinct user agents that are machines' (sorted).
+        status_classes: each distinct SMTP status of the log's bounces with its :func:`status_class`.
+        unknown_types: event names listkit does not know, with their counts.
+    """
+
+    rows: int
+    latest: datetime | None
+    first_delivered_at: datetime | None
+    first_unlabelled_open_at: datetime | None
+    machine_agents: tuple[str, ...]
+    status_classes: dict[str, str]
+    unknown_types: dict[str, int]
+
+    def sends_only(self, as_of: datetime) -> bool:
+        """True when no ``delivered`` event happened by ``as_of``: sends then count as deliveries."""
+        return self.first_delivered_at is None or self.first_delivered_at > as_of
+
+    def unlabelled_opens(self, as_of: datetime) -> bool:
+        """True when some open by ``as_of`` needs the fast-fetch test."""
+        return self.first_unlabelled_open_at is not None and self.first_unlabelled_open_at <= as_of
+
+
+def survey_events(events: pl.DataFrame | pl.LazyFrame) -> LogSurvey:
+    """One streaming pass: scalar aggregations, the distinct user agents and unknown event names."""
+    log = events.lazy()
+    timestamp = pl.col("timestamp")
+    scalars = log.select(
+        rows=pl.len(),
+        latest=timestamp.max(),
+        # when/then rather than filter: the streaming engine keeps this elementwise.
+        first_delivered_at=pl.when(pl.col("event") == "delivered").then(timestamp).min(),
+        first_unlabelled_open_at=pl.when(_unlabelled_open()).then(timestamp).min(),
+    )
+    agents = log.select(pl.col("user_agent").drop_nulls().unique())
+    statuses = log.filter(pl.col("event") == "bounce").select(pl.col("smtp_status").drop_nulls().unique())
+    unknown = log.filter(pl.col("event") == "unknown").group_by("event_raw").len()
+    # Collected together, the queries share their reading of the log.
+    scalars, agents, statuses, unknown = pl.collect_all(
+        [scalars, agents, statuses, unknown], engine="streaming"
+    )
+    agents = agents.to_series()
+    statuses = statuses.sort("smtp_status").with_columns(status_class())
+    return LogSurvey(
+        **scalars.row(0, named=True),
+        machine_agents=tuple(agents.filter(agents.str.contains(MACHINE_AGENT_PATTERN)).sort()),
+        status_classes=dict(statuses.iter_rows()),
+        unknown_types=dict(sorted((str(name), int(count)) for name, count in unknown.iter_rows())),
+    )
+
+
+def status_class() -> pl.Expr:
+    """``hard``, ``soft`` or ``policy`` from ``smtp_status`` alone (named ``status_class``).
+
+    The RFC 3463 status decides: 5.1.x (bad address) and 5.2.1 (mailbox disabled) are hard; 5.7.x
+    is a policy block that says nothing about the mailbox; any other code (4.x.x transient, 5.2.2
+    mailbox full, 5.4.x routing...) is soft. Without a code, a diagnostic text that says the user
+    does not exist is hard, anything else (or no status) soft.
+    """
+    code = pl.col("smtp_status").str.extract_groups(_ENHANCED_STATUS)
+    status_class = code.struct.field("1")
+    subject = code.struct.field("2")
+    detail = code.struct.field("3")
+    return (
+        pl.when((status_class == "5") & ((subject == "1") | ((subject == "2") & (detail == "1"))))
+        .then(pl.lit("hard"))
+        .when((status_class == "5") & (subject == "7"))
+        .then(pl.lit("policy"))
+        .when(status_class.is_not_null())
+        .then(pl.lit("soft"))
+        .when(pl.col("smtp_status").str.contains(_DEAD_MAILBOX_TEXT))
+        .then(pl.lit("hard"))
+        .otherwise(pl.lit("soft"))
+        .alias("status_class")
+    )
+
+
+def bounce_class(status_classes: dict[str, str] | None = None) -> pl.Expr:
+    """``hard``, ``soft`` or ``policy`` for bounce events (null for other events).
+
+    The ESP's ``bounce_type`` wins; otherwise :func:`status_class` decides. ``status_classes``
+    (from :class:`LogSurvey`) holds it already worked out per distinct status, which is much cheaper
+    on a large log than matching every row's text.
+    """
+    if status_classes is None:
+        from_status = status_class()
+    else:
+        from_status = pl.col("smtp_status").replace_strict(
+            list(status_classes), list(status_classes.values()), default="soft", return_dtype=pl.String
+        )
+    return (
+        pl.when(pl.col("event") != "bounce")
+        .then(pl.lit(None, dtype=pl.String))
+        .otherwise(pl.coalesce(pl.col("bounce_type"), from_status))
+    )
+
+
+def classified_events(
+    events: pl.DataFrame | pl.LazyFrame, *, as_of: datetime, policy: Policy, survey: LogSurvey
+) -> pl.LazyFrame:
+    """Every event with its classes, lazily: nothing is read until a query collects it.
+
+    Columns: ``email``, ``email_hash``, ``event``, ``timestamp``, ``smtp_status`` (bounces only),
+    ``bounce_class``, ``in_range`` (at or before ``as_of``), and, for events in range, ``delivery``,
+    ``machine``, ``human`` (a human open or click), ``age_us`` and ``decay`` (in :data:`DECAY_UNITS`).
+    """
+    log = events.lazy()
+    as_of = _utc(as_of)
+    in_range = pl.col("timestamp") <= as_of
+    delivery = pl.col("event") == "delivered"
+    if survey.sends_only(as_of):
+        # Some exports list only sends; a send whose campaign bounced for that address was not
+        # delivered (sends and bounces without a campaign cannot be paired and stay deliveries).
+        bounced = (
+            log.filter(in_range & (pl.col("event") == "bounce") & pl.col("campaign").is_not_null())
+            .select("email", "campaign")
+            .unique()
+            .collect(engine="streaming")
+            .with_columns(bounced=pl.lit(True))
+        )
+        log = log.join(bounced.lazy(), on=["email", "campaign"], how="left")
+        delivery = (pl.col("event") == "send") & pl.col("bounced").is_null()
+    log = log.with_columns(delivery=in_range & delivery)
+    fast_fetch = pl.lit(False)
+    if survey.unlabelled_opens(as_of):
+        log = log.join(
+            _fast_fetches(log.filter(in_range), seconds=policy.machine_open_seconds).lazy(),
+            on=["email", "campaign", "timestamp"],
+            how="left",
+        )
+        fast_fetch = pl.col("fast_fetch")
+    machine_agent = pl.col("user_agent").is_in(list(survey.machine_agents))
+    # The ESP's label wins; then the agent; then the fetch time. A click by a link scanner is a
+    # machine's too (no ESP labels clicks).
+    machine = (
+        (pl.col("event") == "open") & pl.coalesce(pl.col("machine_open"), machine_agent, fast_fetch, False)
+    ) | ((pl.col("event") == "click") & machine_agent.fill_null(False))
+    as_of_us = int(as_of.timestamp() * 1_000_000)
+    return log.select(
+        "email",
+        "event",
+        "timestamp",
+        "delivery",
+        email_hash=pl.col("email").hash(),
+        in_range=in_range,
+        smtp_status=pl.when(pl.col("event") == "bounce").then(pl.col("smtp_status")),
+        bounce_class=pl.when(in_range).then(bounce_class(survey.status_classes)),
+        machine=in_range & machine,
+        human=in_range & pl.col("event").is_in(["open", "click"]) & ~machine,
+        age_us=as_of_us - pl.col("timestamp").dt.epoch("us"),
+    ).with_columns(
+        decay=(0.5 ** (pl.col("age_us") / _MICROSECONDS_PER_DAY / policy.score_half_life_days) * DECAY_UNITS)
+        .round()
+        .cast(pl.Int64),
+    )
+
+
+#: What each event is, once classified: the group-by keys of :func:`address_activity`. A ``send``
+#: is a ``send_delivery`` when a log of sends only counts it as a delivery.
+EVENT_CLASSES = (
+    "send",
+    "send_delivery",
+    "delivered",
+    "open_human",
+    "open_machine",
+    "click_human",
+    "click_machine",
+    "bounce_hard",
+    "bounce_soft",
+    "bounce_policy",
+    "complaint",
+    "unsubscribe",
+    "unknown",
+    "after_as_of",
+)
+_DELIVERIES = ("send_delivery", "delivered")
+_HUMAN = ("open_human", "click_human")
+_IN_RANGE = EVENT_CLASSES[:-1]
+
+
+def address_activity(
+    events: pl.DataFrame | pl.LazyFrame,
+    *,
+    as_of: datetime,
+    policy: Policy,
+    survey: LogSurvey | None = None,
+) -> pl.DataFrame:
+    """One row per distinct address of the log (sorted by ``email``), from one streaming pass.
+
+    Counts are of events at or before ``as_of`` unless named otherwise: ``events``,
+    ``events_after_as_of``, listkit's classes (``deliveries``, ``human_opens``, ``clicks``, machine
+    opens and clicks, bounces by class, ``complaints``, ``unsubscribes``), the delivery and
+    engagement counts of each window, the raw counts of :data:`RAW_COUNTED` (``raw_<type>``, and
+    ``recent_<type>`` for the last :data:`RECENT_DAYS` days), the earliest and latest times of
+    :data:`EARLIEST_COLUMNS` and :data:`LATEST_COLUMNS`, and the decayed ``engagement_units`` and
+    ``delivery_units`` of the score. ``email_hash`` is unique unless two addresses share a hash.
+    """
+    survey = survey or survey_events(events)
+    as_of = _utc(as_of)
+    classified = classified_events(events, as_of=as_of, policy=policy, survey=survey)
+    windows = {"sunset": policy.sunset_days, **{str(days): days for days in WINDOWS_DAYS}}
+    # Grouped by address and class with a handful of aggregations (the per-event work), then
+    # spread into columns on the much smaller result.
+    aggregations = [
+        pl.len().alias("n"),
+        *(
+            (pl.col("age_us") < days * _MICROSECONDS_PER_DAY).sum().alias(f"w_{name}")
+            for name, days in windows.items()
+        ),
+        pl.col("timestamp").min().alias("first"),
+        pl.col("timestamp").max().alias("last"),
+        pl.col("decay").sum().alias("units"),
+    ]
+    by_class = classified.select("email_hash", "timestamp", "age_us", "decay", cls=_event_class())
+    # The distinct spellings come from their own query (carrying the text through the group-by
+    # costs more than both); collected together, the two share their reading of the log.
+    addresses, by_hash = pl.collect_all(
+        [
+            events.lazy().select(pl.col("email").unique()),
+            by_class.group_by("email_hash", "cls").agg(*aggregations),
+        ],
+        engine="streaming",
+    )
+    addresses = addresses.with_columns(email_hash=pl.col("email").hash())
+    if addresses["email_hash"].is_duplicated().any():  # two addresses share a hash: group by the text
+        by_address = (
+            classified.select("email", "timestamp", "age_us", "decay", cls=_event_class())
+            .group_by("email", "cls")
+            .agg(*aggregations)
+            .collect(engine="streaming")
+            .rename({"email": "email_hash"})
+        )
+        activity = (
+            _spread(by_address, policy)
+            .rename({"email_hash": "email"})
+            .with_columns(email_hash=pl.col("email").hash())
+        )
+    else:
+        activity = addresses.join(_spread(by_hash, policy, key="email_hash"), on="email_hash")
+    return activity.sort("email", nulls_last=True)
+
+
+def _event_class() -> pl.Expr:
+    """The :data:`EVENT_CLASSES` name of each classified event."""
+    kind = pl.col("event")
+    return (
+        pl.when(~pl.col("in_range"))
+        .then(pl.lit("after_as_of"))
+        .when(kind == "send")
+        .then(pl.when(pl.col("delivery")).then(pl.lit("send_delivery")).otherwise(pl.lit("send")))
+        .when(kind.is_in(["open", "click"]))
+        .then(
+            kind.cast(pl.String)
+            + pl.when(pl.col("machine")).then(pl.lit("_machine")).otherwise(pl.lit("_human"))
+        )
+        .when(kind == "bounce")
+        .then("bounce_" + pl.col("bounce_class"))
+        .otherwise(kind.cast(pl.String))
+        .cast(pl.Enum(EVENT_CLASSES))
+    )
+
+
+def _spread(by_class: pl.DataFrame, policy: Policy, *, key: str) -> pl.DataFrame:
+    """One row per ``key`` from one per key and class: the columns :func:`address_activity` lists."""
+
+    def total(column: str, classes: tuple[str, ...], how: str = "sum") -> pl.Expr:
+        return getattr(pl.col(column).filter(pl.col("cls").is_in(classes)), how)()
+
+    raw_classes = {
+        "send": ("send", "send_delivery"),
+        "delivered": ("delivered",),
+        "bounce": ("bounce_hard", "bounce_soft", "bounce_policy"),
+        "complaint": ("complaint",),
+        "unsubscribe": ("unsubscribe",),
+    }
+    window_columns = {
+        "deliveries_in_window": ("w_sunset", _DELIVERIES),
+        "engagements_in_window": ("w_sunset", _HUMAN),
+        **{f"deliveries_{days}d": (f"w_{days}", _DELIVERIES) for days in WINDOWS_DAYS},
+        **{f"engagements_{days}d": (f"w_{days}", _HUMAN) for days in WINDOWS_DAYS},
+    }
+    latest = {
+        "last_engagement_at": _HUMAN,
+        "last_delivery_at": _DELIVERIES,
+        "last_bounce_at": ("bounce_hard", "bounce_soft"),
+        "hard_bounce_at": ("bounce_hard",),
+        "complaint_at": ("complaint",),
+        "unsubscribed_at": ("unsubscribe",),
+    }
+    counts = {
+        "events": _IN_RANGE,
+        "events_after_as_of": ("after_as_of",),
+        "deliveries": _DELIVERIES,
+        "human_opens": ("open_human",),
+        "clicks": ("click_human",),
+        "machine_opens": ("open_machine",),
+        "machine_clicks": ("click_machine",),
+        "hard_bounces": ("bounce_hard",),
+        "soft_bounces": ("bounce_soft",),
+        "policy_bounces": ("bounce_policy",),
+        "complaints": ("complaint",),
+        "unsubscribes": ("unsubscribe",),
+    }
+    return (
+        by_class.group_by(key)
+        .agg(
+            *(total("n", classes).cast(pl.UInt32).alias(name) for name, classes in counts.items()),
+            *(
+                total(column, classes).cast(pl.UInt32).alias(name)
+                for name, (column, classes) in window_columns.items()
+            ),
+            *(
+                total("n", classes).cast(pl.UInt32).alias(f"raw_{name}")
+                for name, classes in raw_classes.items()
+            ),
+            *(
+                total("w_30", classes).cast(pl.UInt32).alias(f"recent_{name}")
+                for name, classes in raw_classes.items()
+            ),
+            *(total("last", classes, "max").alias(name) for name, classes in latest.items()),
+            first_event_at=total("first", _IN_RANGE, "min"),
+            first_engagement_at=total("first", _HUMAN, "min"),
+            opens_units=total("units", ("open_human",)),
+            click_units=total("units", ("click_human",)),
+            delivery_units=total("units", _DELIVERIES),
+        )
+        # Clicks weigh more; the weight is applied to the (integer, order-free) sum.
+        .with_columns(
+            engagement_units=pl.col("opens_units")
+            + (pl.col("click_units") * policy.click_weight).round().cast(pl.Int64)
+        )
+        .drop("opens_units", "click_units")
+    )
+
+
+def join_key(activity: pl.DataFrame) -> str:
+    """The column to match events to ``activity`` rows by: the hash, unless two addresses share one."""
+    return "email_hash" if activity["email_hash"].is_unique().all() else "email"
+
+
+def sequence_counts(
+    events: pl.DataFrame | pl.LazyFrame,
+    mailbox_times: pl.DataFrame,
+    *,
+    on: str,
+    as_of: datetime,
+    policy: Policy,
+    survey: LogSurvey,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The counts that depend on each mailbox's own latest times, and the log's bounces (one pass).
+
+    ``mailbox_times`` has the address column ``on`` (see :func:`join_key`) with its mailbox's
+    ``last_engagement_at`` and ``last_delivery_at``. Returns per address (``on``):
+    ``deliveries_since_engagement`` (deliveries after the mailbox's last engagement) and
+    ``soft_bounce_streak`` (soft bounces after its last delivery: a delivery ends a streak); and
+    every hard or soft bounce with ``on``, ``timestamp``, ``smtp_status`` and ``bounce_class`` (a
+    small subset of the log).
+    """
+    classified = classified_events(events, as_of=as_of, policy=policy, survey=survey)
+    soft = pl.col("bounce_class") == "soft"
+
+    def after(column: str) -> pl.Expr:
+        return pl.col("timestamp") > pl.col(column).fill_null(EPOCH)
+
+    counts = (
+        classified.filter(pl.col("delivery") | soft)
+        .select(on, "timestamp", "delivery", soft=soft)
+        .join(mailbox_times.lazy(), on=on)
+        .group_by(on)
+        .agg(
+            deliveries_since_engagement=(pl.col("delivery") & after("last_engagement_at")).sum(),
+            soft_bounce_streak=(pl.col("soft") & after("last_delivery_at")).sum(),
+        )
+    )
+    bounces = classified.filter(pl.col("bounce_class").is_in(["hard", "soft"])).select(
+        on, "timestamp", "smtp_status", "bounce_class"
+    )
+    # Collected together, the two queries share their reading of the log.
+    counted, bounced = pl.collect_all([counts, bounces], engine="streaming")
+    return counted, bounced
+
+
+def _utc(moment: datetime) -> datetime:
+    """``moment`` with a time zone (UTC when naive), to compare with the log's UTC timestamps."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _unlabelled_open() -> pl.Expr:
+    """Opens the ESP did not label and that carry no user agent, but name their campaign."""
+    return (
+        (pl.col("event") == "open")
+        & pl.col("machine_open").is_null()
+        & pl.col("user_agent").is_null()
+        & pl.col("campaign").is_not_null()
+    )
+
+
+def _fast_fetches(log: pl.LazyFrame, *, seconds: int) -> pl.DataFrame:
+    """Unlabelled opens fetched within ``seconds`` of their campaign's delivery to the same address.
+
+    Only these opens (rare: most ESPs give a user agent) are joined to the delivery times, so the
+    log is never joined to itself.
+    """
+    opens = (
+        log.filter(_unlabelled_open()).select("email", "campaign", "timestamp").collect(engine="streaming")
+    )
+    delivered_at = (
+        log.filter(pl.col("delivery") & pl.col("campaign").is_not_null())
+        .join(opens.lazy().select("email", "campaign").unique(), on=["email", "campaign"], how="semi")
+        .group_by("email", "campaign")
+        .agg(delivered_at=pl.col("timestamp").min())
+        .collect(engine="streaming")
+    )
+    return (
+        opens.join(delivered_at, on=["email", "campaign"])
+        .filter((pl.col("timestamp") - pl.col("delivered_at")).dt.total_seconds().is_between(0, seconds))
+        .select("email", "campaign", "timestamp", fast_fetch=pl.lit(True))
+        .unique()
+    )
