@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from listkit.policy import Policy
+from listkit.readers import lookup
 from listkit.schema import EPOCH
 
 #: Decayed sums are accumulated as integers in these units, so the result does not depend on the
@@ -102,7 +103,7 @@ class LogSurvey:
 
 
 def survey_events(events: pl.DataFrame | pl.LazyFrame) -> LogSurvey:
-    """One streaming pass: scalar aggregations, the distinct user agents and unknown event names."""
+    """Streaming passes: scalar aggregations, then the distinct user agents, statuses and unknown names."""
     log = events.lazy()
     timestamp = pl.col("timestamp")
     scalars = log.select(
@@ -112,15 +113,23 @@ def survey_events(events: pl.DataFrame | pl.LazyFrame) -> LogSurvey:
         first_delivered_at=pl.when(pl.col("event") == "delivered").then(timestamp).min(),
         first_unlabelled_open_at=pl.when(_unlabelled_open()).then(timestamp).min(),
     )
-    agents = log.select(pl.col("user_agent").drop_nulls().unique())
-    statuses = log.filter(pl.col("event") == "bounce").select(pl.col("smtp_status").drop_nulls().unique())
-    unknown = log.filter(pl.col("event") == "unknown").group_by("event_raw").len()
-    # Collected together, the queries share their reading of the log.
-    scalars, agents, statuses, unknown = pl.collect_all(
-        [scalars, agents, statuses, unknown], engine="streaming"
+    # Separate queries, one after the other: collected together, polars would buffer the log for
+    # the slower of them, and memory would grow with the log.
+    scalars = scalars.collect(engine="streaming")
+    agents = log.select(interned("user_agent").drop_nulls().unique()).collect(engine="streaming")
+    statuses = (
+        log.filter(pl.col("event") == "bounce")
+        .select(interned("smtp_status").drop_nulls().unique())
+        .collect(engine="streaming")
     )
-    agents = agents.to_series()
-    statuses = statuses.sort("smtp_status").with_columns(status_class())
+    unknown = (
+        log.filter(pl.col("event") == "unknown")
+        .group_by(interned("event_raw"))
+        .len()
+        .collect(engine="streaming")
+    )
+    agents = agents.to_series().cast(pl.String)
+    statuses = statuses.select(pl.col("smtp_status").cast(pl.String).sort()).with_columns(status_class())
     return LogSurvey(
         **scalars.row(0, named=True),
         machine_agents=tuple(agents.filter(agents.str.contains(MACHINE_AGENT_PATTERN)).sort()),
@@ -165,9 +174,9 @@ def bounce_class(status_classes: dict[str, str] | None = None) -> pl.Expr:
     if status_classes is None:
         from_status = status_class()
     else:
-        from_status = pl.col("smtp_status").replace_strict(
-            list(status_classes), list(status_classes.values()), default="soft", return_dtype=pl.String
-        )
+        statuses = pl.Series(list(status_classes), dtype=pl.String)
+        classes = pl.Series(list(status_classes.values()), dtype=pl.String)
+        from_status = lookup(pl.col("smtp_status"), statuses, classes, pl.String).fill_null("soft")
     return (
         pl.when(pl.col("event") != "bounce")
         .then(pl.lit(None, dtype=pl.String))
@@ -193,10 +202,10 @@ def classified_events(
         # delivered (sends and bounces without a campaign cannot be paired and stay deliveries).
         bounced = (
             log.filter(in_range & (pl.col("event") == "bounce") & pl.col("campaign").is_not_null())
-            .select("email", "campaign")
+            .select(interned("email"), interned("campaign"))
             .unique()
             .collect(engine="streaming")
-            .with_columns(bounced=pl.lit(True))
+            .select(pl.all().cast(pl.String), bounced=pl.lit(True))
         )
         log = log.join(bounced.lazy(), on=["email", "campaign"], how="left")
         delivery = (pl.col("event") == "send") & pl.col("bounced").is_null()
@@ -221,7 +230,7 @@ def classified_events(
         "event",
         "timestamp",
         "delivery",
-        email_hash=pl.col("email").hash(),
+        email_hash=address_hash(),
         in_range=in_range,
         smtp_status=pl.when(pl.col("event") == "bounce").then(pl.col("smtp_status")),
         bounce_class=pl.when(in_range).then(bounce_class(survey.status_classes)),
@@ -291,32 +300,33 @@ def address_activity(
         pl.col("timestamp").max().alias("last"),
         pl.col("decay").sum().alias("units"),
     ]
-    by_class = classified.select("email_hash", "timestamp", "age_us", "decay", cls=_event_class())
-    # The distinct spellings come from their own query (carrying the text through the group-by
-    # costs more than both); collected together, the two share their reading of the log.
-    addresses, by_hash = pl.collect_all(
-        [
-            events.lazy().select(pl.col("email").unique()),
-            by_class.group_by("email_hash", "cls").agg(*aggregations),
-        ],
-        engine="streaming",
+    by_class = classified.select(
+        "email_hash", "timestamp", "age_us", "decay", cls=_event_class(), spelling=interned("email")
     )
-    addresses = addresses.with_columns(email_hash=pl.col("email").hash())
-    if addresses["email_hash"].is_duplicated().any():  # two addresses share a hash: group by the text
+    # Each group keeps its spelling (interned: a kept string would hold its whole chunk of the log
+    # in memory), and the smallest and largest spelling code: they differ only when two addresses
+    # share a hash.
+    by_hash = (
+        by_class.group_by("email_hash", "cls")
+        .agg(
+            *aggregations,
+            email=pl.col("spelling").first(),
+            lowest=pl.col("spelling").to_physical().min(),
+            highest=pl.col("spelling").to_physical().max(),
+        )
+        .collect(engine="streaming")
+    )
+    if (by_hash["lowest"] != by_hash["highest"]).any():  # two addresses share a hash: group by the text
         by_address = (
-            classified.select("email", "timestamp", "age_us", "decay", cls=_event_class())
-            .group_by("email", "cls")
+            by_class.group_by("spelling", "cls")
             .agg(*aggregations)
             .collect(engine="streaming")
-            .rename({"email": "email_hash"})
+            .select(pl.col("spelling").cast(pl.String).alias("email"), pl.exclude("spelling"))
         )
-        activity = (
-            _spread(by_address, policy)
-            .rename({"email_hash": "email"})
-            .with_columns(email_hash=pl.col("email").hash())
-        )
+        activity = _spread(by_address, policy, key="email").with_columns(email_hash=address_hash())
     else:
-        activity = addresses.join(_spread(by_hash, policy, key="email_hash"), on="email_hash")
+        spellings = by_hash.select("email_hash", pl.col("email").cast(pl.String)).unique("email_hash")
+        activity = spellings.join(_spread(by_hash, policy, key="email_hash"), on="email_hash")
     return activity.sort("email", nulls_last=True)
 
 
@@ -427,7 +437,7 @@ def sequence_counts(
     policy: Policy,
     survey: LogSurvey,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The counts that depend on each mailbox's own latest times, and the log's bounces (one pass).
+    """The counts that depend on each mailbox's own latest times, and the log's bounces (two passes).
 
     ``mailbox_times`` has the address column ``on`` (see :func:`join_key`) with its mailbox's
     ``last_engagement_at`` and ``last_delivery_at``. Returns per address (``on``):
@@ -453,11 +463,27 @@ def sequence_counts(
         )
     )
     bounces = classified.filter(pl.col("bounce_class").is_in(["hard", "soft"])).select(
-        on, "timestamp", "smtp_status", "bounce_class"
+        interned(on) if on == "email" else on, "timestamp", interned("smtp_status"), interned("bounce_class")
     )
-    # Collected together, the two queries share their reading of the log.
-    counted, bounced = pl.collect_all([counts, bounces], engine="streaming")
+    # One after the other: collected together, polars would buffer the log for the slower query.
+    counted = counts.collect(engine="streaming")
+    bounced = bounces.collect(engine="streaming").with_columns(pl.col(pl.Categorical).cast(pl.String))
     return counted, bounced
+
+
+def interned(column: str) -> pl.Expr:
+    """``column`` as Categorical, for text a streaming query keeps in its result.
+
+    Polars strings are views into the buffers they were read into: keeping a few of them from
+    every chunk of a log keeps almost the whole log in memory. Categories are copied once per
+    distinct value instead (cast back to text after collecting).
+    """
+    return pl.col(column).cast(pl.Categorical)
+
+
+def address_hash() -> pl.Expr:
+    """The 64-bit hash of ``email`` that addresses are grouped and matched by."""
+    return pl.col("email").hash()
 
 
 def _utc(moment: datetime) -> datetime:
@@ -482,14 +508,18 @@ def _fast_fetches(log: pl.LazyFrame, *, seconds: int) -> pl.DataFrame:
     log is never joined to itself.
     """
     opens = (
-        log.filter(_unlabelled_open()).select("email", "campaign", "timestamp").collect(engine="streaming")
+        log.filter(_unlabelled_open())
+        .select(interned("email"), interned("campaign"), "timestamp")
+        .collect(engine="streaming")
+        .with_columns(pl.col("email", "campaign").cast(pl.String))
     )
     delivered_at = (
         log.filter(pl.col("delivery") & pl.col("campaign").is_not_null())
         .join(opens.lazy().select("email", "campaign").unique(), on=["email", "campaign"], how="semi")
-        .group_by("email", "campaign")
+        .group_by(interned("email"), interned("campaign"))
         .agg(delivered_at=pl.col("timestamp").min())
         .collect(engine="streaming")
+        .with_columns(pl.col("email", "campaign").cast(pl.String))
     )
     return (
         opens.join(delivered_at, on=["email", "campaign"])

@@ -128,7 +128,8 @@ def event_features(
 
     ``mailbox_keys`` maps each raw event ``email`` to its ``mailbox_key`` (events whose address has
     no key are left out). Events after ``as_of`` are ignored. Returns one row per ``mailbox_key``
-    with :data:`FEATURE_COLUMNS`, sorted by key; "engagement" means a human open or a click.
+    with an event up to ``as_of``, with :data:`FEATURE_COLUMNS`, sorted by key; "engagement" means
+    a human open or a click.
     ``survey`` and ``activity`` (from :mod:`listkit.activity`) save passes when the caller has them.
     """
     survey = survey or survey_events(events)
@@ -136,12 +137,16 @@ def event_features(
         activity = address_activity(events, as_of=as_of, policy=policy, survey=survey)
     keys = mailbox_keys.filter(pl.col("mailbox_key").is_not_null()).select("email", "mailbox_key")
     addresses = activity.join(keys, on="email")
-    features = addresses.group_by("mailbox_key").agg(
-        pl.col(_SUMMED).sum(),
-        sends=pl.col("raw_send").sum(),
-        **{name: pl.col(name).max() for name in LATEST_COLUMNS},
-        **{name: pl.col(name).min() for name in EARLIEST_COLUMNS},
-    )
+    features = (
+        addresses.group_by("mailbox_key")
+        .agg(
+            pl.col(_SUMMED).sum(),
+            sends=pl.col("raw_send").sum(),
+            **{name: pl.col(name).max() for name in LATEST_COLUMNS},
+            **{name: pl.col(name).min() for name in EARLIEST_COLUMNS},
+        )
+        .filter(pl.col("events") > 0)
+    )  # mailboxes whose every event came after as_of have no features
     on = join_key(activity)
     address_keys = addresses.select(on, "mailbox_key")
     latest_times = features.select("mailbox_key", "last_engagement_at", "last_delivery_at")

@@ -389,6 +389,24 @@ def _translate(values: pl.Series, table: Mapping[str, object], dtype: pl.DataTyp
     return values.replace_strict(distinct, mapped, default=None, return_dtype=dtype)
 
 
+def lookup(source: pl.Expr, keys: pl.Series, values: pl.Series, dtype: pl.DataType) -> pl.Expr:
+    """``source`` mapped from ``keys`` to ``values`` (anything else null), in a way that streams.
+
+    One ``is_in`` test per distinct value (event names map to a handful): elementwise, unlike
+    ``replace_strict``, which makes polars' streaming engine hold the whole column in memory.
+    """
+    pairs = pl.DataFrame({"key": keys, "value": values}).filter(pl.col("value").is_not_null())
+    groups = pairs.group_by("value", maintain_order=True).agg("key")
+    result = pl.lit(None, dtype=dtype)
+    for value, group in reversed(groups.rows()):
+        result = (
+            pl.when(source.is_in(pl.Series(group, dtype=keys.dtype).implode()))
+            .then(pl.lit(value, dtype=dtype))
+            .otherwise(result)
+        )
+    return result
+
+
 def _booleans(raw: _Raw, index: int | None) -> pl.Series:
     if index is not None and raw.frame.to_series(index).dtype == pl.Boolean:
         return raw.frame.to_series(index)

@@ -25,10 +25,12 @@ from listkit.readers import (
     _resolve,
     _time_attempts,
     _translate,
+    lookup,
 )
 from listkit.schema import EVENT_ALIASES, EVENT_COLUMNS, TIMESTAMP
 
 _SAMPLE_ROWS = 100_000
+_ROW = "__listkit_source_row"
 
 
 def scan_events(path: str | Path) -> pl.LazyFrame:
@@ -70,12 +72,15 @@ def scan_events(path: str | Path) -> pl.LazyFrame:
         if isinstance(source_dtype, pl.Enum):  # map the few integer codes, not every row's text
             categories = pl.Series(source_dtype.categories)
             codes = categories.cast(source_dtype).to_physical()
-            translated = _translate(categories, table, dtype)
-            return source.to_physical().replace_strict(codes, translated, default=None, return_dtype=dtype)
-        distinct = log.select(text(name).unique().alias("value")).collect(engine="streaming").to_series()
-        return text(name).replace_strict(
-            distinct, _translate(distinct, table, dtype), default=None, return_dtype=dtype
+            return lookup(source.to_physical(), codes, _translate(categories, table, dtype), dtype)
+        # Interned: kept text would otherwise hold on to the buffers of the whole column.
+        distinct = (
+            log.select(text(name).cast(pl.Categorical).unique().alias("value"))
+            .collect(engine="streaming")
+            .to_series()
+            .cast(pl.String)
         )
+        return lookup(text(name), distinct, _translate(distinct, table, dtype), dtype)
 
     meaning = mapped("event", _MEANINGS, _MEANING_DTYPE)
     proxy = meaning.struct.field("proxy").fill_null(False)
@@ -85,7 +90,7 @@ def scan_events(path: str | Path) -> pl.LazyFrame:
         else mapped("machine_open", _BOOLEANS, pl.Boolean)
     )
     canonical = {
-        "source_row": pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
+        "source_row": pl.col(_ROW),
         "email": text("email"),
         "event": meaning.struct.field("event").fill_null("unknown"),
         "event_raw": text("event"),
@@ -98,7 +103,8 @@ def scan_events(path: str | Path) -> pl.LazyFrame:
         "user_agent": text("user_agent"),
         "machine_open": pl.when(proxy).then(pl.lit(True)).otherwise(machine),
     }
-    scanned = log.select(
+    # A row index streams; an int_range over pl.len() would make polars hold the whole column.
+    scanned = log.with_row_index(_ROW, offset=1).select(
         *(expression.cast(EVENT_COLUMNS[name]).alias(name) for name, expression in canonical.items()),
         *(pl.col(headers[index]).cast(pl.String) for index in extras),
     )
@@ -139,8 +145,9 @@ def _timestamp(log: pl.LazyFrame, header: str, dtype: pl.DataType) -> pl.Expr:
 def _refuse_bad_timestamps(log: pl.LazyFrame, header: str, parsed: pl.Expr, path: Path) -> None:
     """One streaming pass: the first event whose timestamp is empty or unreadable is an error."""
     bad = (
-        log.select(
-            row=pl.int_range(1, pl.len() + 1, dtype=pl.UInt32),
+        log.with_row_index(_ROW, offset=1)
+        .select(
+            row=pl.col(_ROW),
             given=pl.col(header).cast(pl.String),
             parsed=parsed,
         )
