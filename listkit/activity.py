@@ -24,6 +24,7 @@ sharing a hash are detected exactly, and the pass is then done again grouped by 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import polars as pl
@@ -184,39 +185,64 @@ def bounce_class(status_classes: dict[str, str] | None = None) -> pl.Expr:
     )
 
 
-def classified_events(
-    events: pl.DataFrame | pl.LazyFrame, *, as_of: datetime, policy: Policy, survey: LogSurvey
-) -> pl.LazyFrame:
+@dataclasses.dataclass(frozen=True)
+class EventContext:
+    """What classifying an event needs beyond the event itself, worked out once for the whole log.
+
+    Attributes:
+        as_of: events after it are ignored (UTC).
+        policy: the run's policy (score half-life, windows, fast-fetch seconds).
+        survey: the log's :class:`LogSurvey`.
+        bounced_sends: in a log of sends only, the (``email``, ``campaign``) pairs that bounced.
+        fast_fetches: the unlabelled opens fetched within seconds of their delivery.
+    """
+
+    as_of: datetime
+    policy: Policy
+    survey: LogSurvey
+    bounced_sends: pl.DataFrame | None = None
+    fast_fetches: pl.DataFrame | None = None
+
+
+def event_context(
+    events: pl.DataFrame | pl.LazyFrame, *, as_of: datetime, policy: Policy, survey: LogSurvey | None = None
+) -> EventContext:
+    """The :class:`EventContext` of a log; only a log of sends only or with unlabelled opens costs a pass."""
+    survey = survey or survey_events(events)
+    as_of = _utc(as_of)
+    log = events.lazy().filter(pl.col("timestamp") <= as_of)
+    bounced = None
+    if survey.sends_only(as_of):
+        # Some exports list only sends; a send whose campaign bounced for that address was not
+        # delivered (sends and bounces without a campaign cannot be paired and stay deliveries).
+        bounced = (
+            log.filter((pl.col("event") == "bounce") & pl.col("campaign").is_not_null())
+            .select(interned("email"), interned("campaign"))
+            .unique()
+            .collect(engine="streaming")
+            .select(pl.all().cast(pl.String), bounced=pl.lit(True))
+        )
+    context = EventContext(as_of=as_of, policy=policy, survey=survey, bounced_sends=bounced)
+    if survey.unlabelled_opens(as_of):
+        deliveries = _with_deliveries(log, context).filter(pl.col("delivery"))
+        opens = _fast_fetches(log, deliveries, seconds=policy.machine_open_seconds)
+        context = dataclasses.replace(context, fast_fetches=opens)
+    return context
+
+
+def classified_events(events: pl.DataFrame | pl.LazyFrame, context: EventContext) -> pl.LazyFrame:
     """Every event with its classes, lazily: nothing is read until a query collects it.
 
     Columns: ``email``, ``email_hash``, ``event``, ``timestamp``, ``smtp_status`` (bounces only),
     ``bounce_class``, ``in_range`` (at or before ``as_of``), and, for events in range, ``delivery``,
     ``machine``, ``human`` (a human open or click), ``age_us`` and ``decay`` (in :data:`DECAY_UNITS`).
     """
-    log = events.lazy()
-    as_of = _utc(as_of)
+    as_of, survey = context.as_of, context.survey
     in_range = pl.col("timestamp") <= as_of
-    delivery = pl.col("event") == "delivered"
-    if survey.sends_only(as_of):
-        # Some exports list only sends; a send whose campaign bounced for that address was not
-        # delivered (sends and bounces without a campaign cannot be paired and stay deliveries).
-        bounced = (
-            log.filter(in_range & (pl.col("event") == "bounce") & pl.col("campaign").is_not_null())
-            .select(interned("email"), interned("campaign"))
-            .unique()
-            .collect(engine="streaming")
-            .select(pl.all().cast(pl.String), bounced=pl.lit(True))
-        )
-        log = log.join(bounced.lazy(), on=["email", "campaign"], how="left")
-        delivery = (pl.col("event") == "send") & pl.col("bounced").is_null()
-    log = log.with_columns(delivery=in_range & delivery)
+    log = _with_deliveries(events.lazy(), context).with_columns(delivery=in_range & pl.col("delivery"))
     fast_fetch = pl.lit(False)
-    if survey.unlabelled_opens(as_of):
-        log = log.join(
-            _fast_fetches(log.filter(in_range), seconds=policy.machine_open_seconds).lazy(),
-            on=["email", "campaign", "timestamp"],
-            how="left",
-        )
+    if context.fast_fetches is not None:
+        log = log.join(context.fast_fetches.lazy(), on=["email", "campaign", "timestamp"], how="left")
         fast_fetch = pl.col("fast_fetch")
     machine_agent = pl.col("user_agent").is_in(list(survey.machine_agents))
     # The ESP's label wins; then the agent; then the fetch time. A click by a link scanner is a
@@ -225,6 +251,7 @@ def classified_events(
         (pl.col("event") == "open") & pl.coalesce(pl.col("machine_open"), machine_agent, fast_fetch, False)
     ) | ((pl.col("event") == "click") & machine_agent.fill_null(False))
     as_of_us = int(as_of.timestamp() * 1_000_000)
+    half_life = context.policy.score_half_life_days
     return log.select(
         "email",
         "event",
@@ -238,9 +265,20 @@ def classified_events(
         human=in_range & pl.col("event").is_in(["open", "click"]) & ~machine,
         age_us=as_of_us - pl.col("timestamp").dt.epoch("us"),
     ).with_columns(
-        decay=(0.5 ** (pl.col("age_us") / _MICROSECONDS_PER_DAY / policy.score_half_life_days) * DECAY_UNITS)
+        decay=(0.5 ** (pl.col("age_us") / _MICROSECONDS_PER_DAY / half_life) * DECAY_UNITS)
         .round()
         .cast(pl.Int64),
+    )
+
+
+def _with_deliveries(log: pl.LazyFrame, context: EventContext) -> pl.LazyFrame:
+    """Add ``delivery``: a ``delivered`` event, or in a log of sends only a send that did not bounce."""
+    if context.bounced_sends is None:
+        return log.with_columns(delivery=pl.col("event") == "delivered")
+    return (
+        log.join(context.bounced_sends.lazy(), on=["email", "campaign"], how="left")
+        .with_columns(delivery=(pl.col("event") == "send") & pl.col("bounced").is_null())
+        .drop("bounced")
     )
 
 
@@ -267,13 +305,14 @@ _HUMAN = ("open_human", "click_human")
 _IN_RANGE = EVENT_CLASSES[:-1]
 
 
-def address_activity(
-    events: pl.DataFrame | pl.LazyFrame,
-    *,
-    as_of: datetime,
-    policy: Policy,
-    survey: LogSurvey | None = None,
-) -> pl.DataFrame:
+#: Events of a scanned log (a LazyFrame) aggregated at a time. Polars' streaming group-by keeps
+#: partial results in proportion to its input; aggregating slices of the log and merging their
+#: per-address results bounds memory by the slice and the number of addresses, however long the
+#: log. A frame already in memory is aggregated whole (faster; its memory is spent anyway).
+BATCH_ROWS = 10_000_000
+
+
+def address_activity(events: pl.DataFrame | pl.LazyFrame, context: EventContext) -> pl.DataFrame:
     """One row per distinct address of the log (sorted by ``email``), from one streaming pass.
 
     Counts are of events at or before ``as_of`` unless named otherwise: ``events``,
@@ -284,50 +323,73 @@ def address_activity(
     :data:`EARLIEST_COLUMNS` and :data:`LATEST_COLUMNS`, and the decayed ``engagement_units`` and
     ``delivery_units`` of the score. ``email_hash`` is unique unless two addresses share a hash.
     """
-    survey = survey or survey_events(events)
-    as_of = _utc(as_of)
-    classified = classified_events(events, as_of=as_of, policy=policy, survey=survey)
-    windows = {"sunset": policy.sunset_days, **{str(days): days for days in WINDOWS_DAYS}}
+    windows = {"sunset": context.policy.sunset_days, **{str(days): days for days in WINDOWS_DAYS}}
     # Grouped by address and class with a handful of aggregations (the per-event work), then
-    # spread into columns on the much smaller result.
+    # spread into columns on the much smaller result. Each group keeps its spelling (interned: a
+    # kept string would hold its whole chunk of the log in memory) and its smallest and largest
+    # spelling code, which differ only when two addresses share a hash.
+    sums = ["n", *(f"w_{name}" for name in windows), "units"]
+    merged = [pl.col(sums).sum(), pl.col("first").min(), pl.col("last").max()]
     aggregations = [
         pl.len().alias("n"),
         *(
             (pl.col("age_us") < days * _MICROSECONDS_PER_DAY).sum().alias(f"w_{name}")
             for name, days in windows.items()
         ),
+        pl.col("decay").sum().alias("units"),
         pl.col("timestamp").min().alias("first"),
         pl.col("timestamp").max().alias("last"),
-        pl.col("decay").sum().alias("units"),
     ]
-    by_class = classified.select(
-        "email_hash", "timestamp", "age_us", "decay", cls=_event_class(), spelling=interned("email")
-    )
-    # Each group keeps its spelling (interned: a kept string would hold its whole chunk of the log
-    # in memory), and the smallest and largest spelling code: they differ only when two addresses
-    # share a hash.
-    by_hash = (
-        by_class.group_by("email_hash", "cls")
-        .agg(
-            *aggregations,
-            email=pl.col("spelling").first(),
-            lowest=pl.col("spelling").to_physical().min(),
-            highest=pl.col("spelling").to_physical().max(),
+
+    def by_class(batch: pl.LazyFrame) -> pl.LazyFrame:
+        return classified_events(batch, context).select(
+            "email_hash", "timestamp", "age_us", "decay", cls=_event_class(), spelling=interned("email")
         )
-        .collect(engine="streaming")
+
+    codes = pl.col("spelling").to_physical()
+    by_hash = _in_batches(
+        events,
+        context.survey.rows,
+        lambda batch: (
+            by_class(batch)
+            .group_by("email_hash", "cls")
+            .agg(*aggregations, pl.col("spelling").first(), lowest=codes.min(), highest=codes.max())
+        ),
+        keys=["email_hash", "cls"],
+        merged=[*merged, pl.col("spelling").first(), pl.col("lowest").min(), pl.col("highest").max()],
     )
     if (by_hash["lowest"] != by_hash["highest"]).any():  # two addresses share a hash: group by the text
-        by_address = (
-            by_class.group_by("spelling", "cls")
-            .agg(*aggregations)
-            .collect(engine="streaming")
-            .select(pl.col("spelling").cast(pl.String).alias("email"), pl.exclude("spelling"))
-        )
-        activity = _spread(by_address, policy, key="email").with_columns(email_hash=address_hash())
+        by_address = _in_batches(
+            events,
+            context.survey.rows,
+            lambda batch: by_class(batch).group_by("spelling", "cls").agg(*aggregations),
+            keys=["spelling", "cls"],
+            merged=merged,
+        ).select(pl.col("spelling").cast(pl.String).alias("email"), pl.exclude("spelling"))
+        activity = _spread(by_address, context.policy, key="email").with_columns(email_hash=address_hash())
     else:
-        spellings = by_hash.select("email_hash", pl.col("email").cast(pl.String)).unique("email_hash")
-        activity = spellings.join(_spread(by_hash, policy, key="email_hash"), on="email_hash")
+        spellings = by_hash.select("email_hash", email=pl.col("spelling").cast(pl.String)).unique(
+            "email_hash"
+        )
+        activity = spellings.join(_spread(by_hash, context.policy, key="email_hash"), on="email_hash")
     return activity.sort("email", nulls_last=True)
+
+
+def _in_batches(
+    events: pl.DataFrame | pl.LazyFrame,
+    rows: int,
+    aggregate: Callable[[pl.LazyFrame], pl.LazyFrame],
+    *,
+    keys: list[str],
+    merged: list[pl.Expr],
+) -> pl.DataFrame:
+    """``aggregate`` over slices of :data:`BATCH_ROWS` events of a scanned log, merged by ``keys``."""
+    step = BATCH_ROWS if isinstance(events, pl.LazyFrame) else max(rows, 1)
+    total = None
+    for offset in range(0, max(rows, 1), step):
+        partial = aggregate(events.lazy().slice(offset, step)).collect(engine="streaming")
+        total = partial if total is None else pl.concat([total, partial]).group_by(keys).agg(*merged)
+    return total
 
 
 def _event_class() -> pl.Expr:
@@ -429,13 +491,7 @@ def join_key(activity: pl.DataFrame) -> str:
 
 
 def sequence_counts(
-    events: pl.DataFrame | pl.LazyFrame,
-    mailbox_times: pl.DataFrame,
-    *,
-    on: str,
-    as_of: datetime,
-    policy: Policy,
-    survey: LogSurvey,
+    events: pl.DataFrame | pl.LazyFrame, mailbox_times: pl.DataFrame, context: EventContext, *, on: str
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The counts that depend on each mailbox's own latest times, and the log's bounces (two passes).
 
@@ -446,29 +502,41 @@ def sequence_counts(
     every hard or soft bounce with ``on``, ``timestamp``, ``smtp_status`` and ``bounce_class`` (a
     small subset of the log).
     """
-    classified = classified_events(events, as_of=as_of, policy=policy, survey=survey)
     soft = pl.col("bounce_class") == "soft"
 
     def after(column: str) -> pl.Expr:
         return pl.col("timestamp") > pl.col(column).fill_null(EPOCH)
 
-    counts = (
-        classified.filter(pl.col("delivery") | soft)
-        .select(on, "timestamp", "delivery", soft=soft)
-        .join(mailbox_times.lazy(), on=on)
-        .group_by(on)
-        .agg(
-            deliveries_since_engagement=(pl.col("delivery") & after("last_engagement_at")).sum(),
-            soft_bounce_streak=(pl.col("soft") & after("last_delivery_at")).sum(),
+    counts = _in_batches(
+        events,
+        context.survey.rows,
+        lambda batch: (
+            classified_events(batch, context)
+            .filter(pl.col("delivery") | soft)
+            .select(on, "timestamp", "delivery", soft=soft)
+            .join(mailbox_times.lazy(), on=on)
+            .group_by(on)
+            .agg(
+                deliveries_since_engagement=(pl.col("delivery") & after("last_engagement_at")).sum(),
+                soft_bounce_streak=(pl.col("soft") & after("last_delivery_at")).sum(),
+            )
+        ),
+        keys=[on],
+        merged=[pl.col("deliveries_since_engagement", "soft_bounce_streak").sum()],
+    )
+    bounces = (
+        classified_events(events, context)
+        .filter(pl.col("bounce_class").is_in(["hard", "soft"]))
+        .select(
+            interned(on) if on == "email" else on,
+            "timestamp",
+            interned("smtp_status"),
+            interned("bounce_class"),
         )
+        .collect(engine="streaming")
+        .with_columns(pl.col(pl.Categorical).cast(pl.String))
     )
-    bounces = classified.filter(pl.col("bounce_class").is_in(["hard", "soft"])).select(
-        interned(on) if on == "email" else on, "timestamp", interned("smtp_status"), interned("bounce_class")
-    )
-    # One after the other: collected together, polars would buffer the log for the slower query.
-    counted = counts.collect(engine="streaming")
-    bounced = bounces.collect(engine="streaming").with_columns(pl.col(pl.Categorical).cast(pl.String))
-    return counted, bounced
+    return counts, bounces
 
 
 def interned(column: str) -> pl.Expr:
@@ -501,7 +569,7 @@ def _unlabelled_open() -> pl.Expr:
     )
 
 
-def _fast_fetches(log: pl.LazyFrame, *, seconds: int) -> pl.DataFrame:
+def _fast_fetches(log: pl.LazyFrame, deliveries: pl.LazyFrame, *, seconds: int) -> pl.DataFrame:
     """Unlabelled opens fetched within ``seconds`` of their campaign's delivery to the same address.
 
     Only these opens (rare: most ESPs give a user agent) are joined to the delivery times, so the
@@ -514,7 +582,7 @@ def _fast_fetches(log: pl.LazyFrame, *, seconds: int) -> pl.DataFrame:
         .with_columns(pl.col("email", "campaign").cast(pl.String))
     )
     delivered_at = (
-        log.filter(pl.col("delivery") & pl.col("campaign").is_not_null())
+        deliveries.filter(pl.col("campaign").is_not_null())
         .join(opens.lazy().select("email", "campaign").unique(), on=["email", "campaign"], how="semi")
         .group_by(interned("email"), interned("campaign"))
         .agg(delivered_at=pl.col("timestamp").min())

@@ -16,7 +16,7 @@ from datetime import datetime
 
 import polars as pl
 
-from listkit.activity import RAW_COUNTED, address_activity
+from listkit.activity import RAW_COUNTED, address_activity, event_context
 from listkit.policy import Policy
 
 #: Providers in report order; ``other`` is every domain not listed below.
@@ -100,7 +100,7 @@ def provider_compliance(events: pl.DataFrame | pl.LazyFrame, *, as_of: datetime)
     ``events`` is a canonical event frame (:data:`listkit.schema.EVENT_COLUMNS`); events after
     ``as_of`` (UTC when naive) are ignored. See :func:`compliance_table` for the result.
     """
-    return compliance_table(address_activity(events, as_of=as_of, policy=Policy()))
+    return compliance_table(address_activity(events, event_context(events, as_of=as_of, policy=Policy())))
 
 
 def compliance_table(activity: pl.DataFrame) -> pl.DataFrame:

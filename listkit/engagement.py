@@ -44,12 +44,12 @@ from listkit.activity import (
     LATEST_COLUMNS,
     MACHINE_AGENT_PATTERN,
     WINDOWS_DAYS,
-    LogSurvey,
+    EventContext,
     address_activity,
     bounce_class,
+    event_context,
     join_key,
     sequence_counts,
-    survey_events,
 )
 from listkit.policy import Policy
 
@@ -121,7 +121,7 @@ def event_features(
     *,
     as_of: datetime,
     policy: Policy,
-    survey: LogSurvey | None = None,
+    context: EventContext | None = None,
     activity: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Per-mailbox engagement features and score from the event log.
@@ -130,11 +130,12 @@ def event_features(
     no key are left out). Events after ``as_of`` are ignored. Returns one row per ``mailbox_key``
     with an event up to ``as_of``, with :data:`FEATURE_COLUMNS`, sorted by key; "engagement" means
     a human open or a click.
-    ``survey`` and ``activity`` (from :mod:`listkit.activity`) save passes when the caller has them.
+    ``context`` and ``activity`` (from :mod:`listkit.activity`, for the same ``as_of`` and
+    ``policy``) save passes when the caller has them.
     """
-    survey = survey or survey_events(events)
+    context = context or event_context(events, as_of=as_of, policy=policy)
     if activity is None:
-        activity = address_activity(events, as_of=as_of, policy=policy, survey=survey)
+        activity = address_activity(events, context)
     keys = mailbox_keys.filter(pl.col("mailbox_key").is_not_null()).select("email", "mailbox_key")
     addresses = activity.join(keys, on="email")
     features = (
@@ -151,7 +152,7 @@ def event_features(
     address_keys = addresses.select(on, "mailbox_key")
     latest_times = features.select("mailbox_key", "last_engagement_at", "last_delivery_at")
     mailbox_times = address_keys.join(latest_times, on="mailbox_key").drop("mailbox_key")
-    counts, bounces = sequence_counts(events, mailbox_times, on=on, as_of=as_of, policy=policy, survey=survey)
+    counts, bounces = sequence_counts(events, mailbox_times, context, on=on)
     sequences = (
         counts.join(address_keys, on=on)
         .group_by("mailbox_key")

@@ -13,7 +13,7 @@ from typing import Any
 
 import polars as pl
 
-from listkit.activity import LogSurvey, address_activity, survey_events
+from listkit.activity import LogSurvey, address_activity, event_context, survey_events
 from listkit.addresses import check_addresses
 from listkit.changes import changes, load_previous
 from listkit.compliance import compliance_table
@@ -89,12 +89,13 @@ def run(
     # after them works on one row per address or per mailbox.
     survey = survey_events(events)
     as_of = _resolve_as_of(policy, subscribers, survey)
-    activity = address_activity(events, as_of=as_of, policy=policy, survey=survey)
+    context = event_context(events, as_of=as_of, policy=policy, survey=survey)
+    activity = address_activity(events, context)
     event_keys = event_mailbox_keys(activity["email"])
 
     rows = validate(subscribers, policy=policy)
     features = event_features(
-        events, event_keys, as_of=as_of, policy=policy, survey=survey, activity=activity
+        events, event_keys, as_of=as_of, policy=policy, context=context, activity=activity
     )
     rows = (
         rows.join(features, on="mailbox_key", how="left", nulls_equal=False)
@@ -174,9 +175,10 @@ def score(
     policy = policy or Policy()
     survey = survey_events(events)
     as_of = as_of or policy.as_of or survey.latest or EPOCH
-    activity = address_activity(events, as_of=as_of, policy=policy, survey=survey)
+    context = event_context(events, as_of=as_of, policy=policy, survey=survey)
+    activity = address_activity(events, context)
     keys = mailbox_keys if mailbox_keys is not None else event_mailbox_keys(activity["email"])
-    return event_features(events, keys, as_of=as_of, policy=policy, survey=survey, activity=activity)
+    return event_features(events, keys, as_of=as_of, policy=policy, context=context, activity=activity)
 
 
 def run_files(
