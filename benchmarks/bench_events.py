@@ -4,7 +4,9 @@ Generates (once, cached under --work) a synthetic list of N subscribers and its 
 ``listkit.synth``, stores the events as Parquet, then in the same run measures, each side in its own
 process so peak memory is its own:
 
-- listkit: ``read_events`` on the Parquet file, then ``engagement.event_features`` (lazy polars);
+- listkit: ``read_events`` on the Parquet file, then ``engagement.event_features`` (polars);
+- listkit-stream: the same features from ``scan_events`` (the log streamed from disk in slices,
+  never loaded: what ``listkit run --stream-events`` does);
 - pandas: ``read_parquet`` and a straightforward groupby computing the same counts, windows, last
   engagement, soft-bounce streak and decayed score sums.
 
@@ -26,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
+SIDES = ("listkit", "listkit-stream", "pandas")
 COMPARED = (
     "deliveries", "human_opens", "clicks", "machine_opens", "hard_bounces", "complaints",
     "unsubscribes", "deliveries_in_window", "engagements_in_window", "soft_bounce_streak",
@@ -50,21 +53,24 @@ def prepare(work: Path, subscribers: int) -> None:
     keys.drop_nulls().write_parquet(work / "keys.parquet")
 
 
-def run_listkit(work: Path) -> dict:
+def run_listkit(work: Path, *, stream: bool) -> dict:
     import polars as pl
 
     from listkit.engagement import event_features
     from listkit.policy import Policy
     from listkit.readers import read_events
+    from listkit.scan import scan_events
 
     start = time.perf_counter()
-    events = read_events(work / "events.parquet")
+    events = (scan_events if stream else read_events)(work / "events.parquet")
     read_seconds = time.perf_counter() - start
     keys = pl.read_parquet(work / "keys.parquet")
     features = event_features(events, keys, as_of=AS_OF, policy=Policy())
     total = time.perf_counter() - start
-    features.select("mailbox_key", *COMPARED).sort("mailbox_key").write_parquet(work / "listkit.parquet")
-    return {"rows": events.height, "read_seconds": read_seconds, "seconds": total}
+    name = "listkit-stream" if stream else "listkit"
+    features.select("mailbox_key", *COMPARED).sort("mailbox_key").write_parquet(work / f"{name}.parquet")
+    rows = events.select(pl.len()).collect().item() if stream else events.height
+    return {"rows": rows, "read_seconds": read_seconds, "seconds": total}
 
 
 def run_pandas(work: Path) -> dict:
@@ -125,7 +131,7 @@ def run_pandas(work: Path) -> dict:
 
 
 def child(side: str, work: Path) -> None:
-    result = run_listkit(work) if side == "listkit" else run_pandas(work)
+    result = run_pandas(work) if side == "pandas" else run_listkit(work, stream=side == "listkit-stream")
     result["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     print(json.dumps(result))
 
@@ -134,7 +140,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=1_000_000)
     parser.add_argument("--work", type=Path, default=Path("/tmp/listkit-bench-events"))
-    parser.add_argument("--side", choices=("listkit", "pandas"), help=argparse.SUPPRESS)
+    parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     work = args.work / str(args.subscribers)
     if args.side:
@@ -142,26 +148,27 @@ def main() -> None:
         return
     prepare(work, args.subscribers)
     results = {}
-    for side in ("listkit", "pandas"):
+    for side in SIDES:
         command = [sys.executable, __file__, "--side", side, "--work", str(args.work),
                    "--subscribers", str(args.subscribers)]  # fmt: skip
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         results[side] = json.loads(output.strip().splitlines()[-1])
     import polars as pl
 
-    ours, theirs = (pl.read_parquet(work / f"{side}.parquet") for side in ("listkit", "pandas"))
+    ours, streamed, theirs = (pl.read_parquet(work / f"{side}.parquet") for side in SIDES)
     joined = ours.join(theirs, on="mailbox_key", suffix="_pandas")
     disagreements = {c: int((joined[c] != joined[f"{c}_pandas"]).sum()) for c in COMPARED}
     print(f"events: {results['listkit']['rows']:,} for {args.subscribers:,} subscribers "
           f"({ours.height:,} mailboxes; pandas found {theirs.height:,})")  # fmt: skip
     for side, result in results.items():
-        print(f"{side:8s} {result['seconds']:7.1f} s (read {result['read_seconds']:.1f} s)  "
+        print(f"{side:14s} {result['seconds']:7.1f} s (read {result['read_seconds']:.1f} s)  "
               f"peak RSS {result['peak_rss_gb']:.2f} GB")  # fmt: skip
     print(
         f"speed-up: {results['pandas']['seconds'] / results['listkit']['seconds']:.1f}x; "
         f"memory ratio: {results['pandas']['peak_rss_gb'] / results['listkit']['peak_rss_gb']:.1f}x"
     )
-    print("disagreements per feature:", disagreements)
+    print("disagreements per feature with pandas:", disagreements)
+    print("streamed features identical to loaded:", streamed.equals(ours))
 
 
 if __name__ == "__main__":

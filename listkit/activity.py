@@ -325,9 +325,7 @@ def address_activity(events: pl.DataFrame | pl.LazyFrame, context: EventContext)
     """
     windows = {"sunset": context.policy.sunset_days, **{str(days): days for days in WINDOWS_DAYS}}
     # Grouped by address and class with a handful of aggregations (the per-event work), then
-    # spread into columns on the much smaller result. Each group keeps its spelling (interned: a
-    # kept string would hold its whole chunk of the log in memory) and its smallest and largest
-    # spelling code, which differ only when two addresses share a hash.
+    # spread into columns on the much smaller result.
     sums = ["n", *(f"w_{name}" for name in windows), "units"]
     merged = [pl.col(sums).sum(), pl.col("first").min(), pl.col("last").max()]
     aggregations = [
@@ -340,38 +338,31 @@ def address_activity(events: pl.DataFrame | pl.LazyFrame, context: EventContext)
         pl.col("timestamp").min().alias("first"),
         pl.col("timestamp").max().alias("last"),
     ]
-
-    def by_class(batch: pl.LazyFrame) -> pl.LazyFrame:
-        return classified_events(batch, context).select(
-            "email_hash", "timestamp", "age_us", "decay", cls=_event_class(), spelling=interned("email")
-        )
-
-    codes = pl.col("spelling").to_physical()
-    by_hash = _in_batches(
+    # The distinct spellings, interned (a kept string would hold its whole chunk of the log in
+    # memory); two of them sharing a hash are found exactly here.
+    spellings = (
+        events.lazy()
+        .select(interned("email").unique())
+        .collect(engine="streaming")
+        .select(pl.col("email").cast(pl.String))
+        .with_columns(email_hash=address_hash())
+    )
+    key = "email" if spellings["email_hash"].is_duplicated().any() else "email_hash"
+    by_class = _in_batches(
         events,
         context.survey.rows,
         lambda batch: (
-            by_class(batch)
-            .group_by("email_hash", "cls")
-            .agg(*aggregations, pl.col("spelling").first(), lowest=codes.min(), highest=codes.max())
+            classified_events(batch, context)
+            .select(
+                interned(key) if key == "email" else key, "timestamp", "age_us", "decay", cls=_event_class()
+            )
+            .group_by(key, "cls")
+            .agg(*aggregations)
         ),
-        keys=["email_hash", "cls"],
-        merged=[*merged, pl.col("spelling").first(), pl.col("lowest").min(), pl.col("highest").max()],
-    )
-    if (by_hash["lowest"] != by_hash["highest"]).any():  # two addresses share a hash: group by the text
-        by_address = _in_batches(
-            events,
-            context.survey.rows,
-            lambda batch: by_class(batch).group_by("spelling", "cls").agg(*aggregations),
-            keys=["spelling", "cls"],
-            merged=merged,
-        ).select(pl.col("spelling").cast(pl.String).alias("email"), pl.exclude("spelling"))
-        activity = _spread(by_address, context.policy, key="email").with_columns(email_hash=address_hash())
-    else:
-        spellings = by_hash.select("email_hash", email=pl.col("spelling").cast(pl.String)).unique(
-            "email_hash"
-        )
-        activity = spellings.join(_spread(by_hash, context.policy, key="email_hash"), on="email_hash")
+        keys=[key, "cls"],
+        merged=merged,
+    ).with_columns(pl.col(key).cast(pl.String) if key == "email" else pl.col(key))
+    activity = spellings.join(_spread(by_class, context.policy, key=key), on=key)
     return activity.sort("email", nulls_last=True)
 
 

@@ -82,9 +82,11 @@ def run(
             "the subscriber frame repeats source_row values; give each row its own number "
             "(read_subscribers does, concatenated frames need renumbering)"
         )
-    events = events.lazy() if events is not None else pl.LazyFrame(schema=EVENT_COLUMNS)
+    # A frame stays a frame (aggregated whole); a LazyFrame is streamed in slices.
+    events = events if events is not None else pl.DataFrame(schema=EVENT_COLUMNS)
     if feedback is not None:
-        events = pl.concat([events, feedback.events.lazy()], how="diagonal")
+        found = feedback.events if isinstance(events, pl.DataFrame) else feedback.events.lazy()
+        events = pl.concat([events, found], how="diagonal")
     # The log is read in a fixed number of streaming passes (see listkit.activity); everything
     # after them works on one row per address or per mailbox.
     survey = survey_events(events)
