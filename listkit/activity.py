@@ -1,24 +1,29 @@
 """The event log, summed up per address in streaming passes whose memory does not grow with the log.
 
 A run reads the log a fixed number of times, whether it is a frame in memory or a Parquet file
-scanned lazily (:func:`listkit.scan_events`), and each pass is a streaming polars query that keeps
-one row per distinct address (or per distinct user agent), never one per event:
+scanned lazily (:func:`listkit.scan_events`), and each pass keeps one row per distinct address (or
+per distinct user agent, status or name), never one per event:
 
 1. :func:`survey_events`: the row count, the latest event (the default ``as_of``), whether the log
-   has deliveries and agent-less opens, its machine user agents and its unknown event types;
-2. :func:`address_activity`: every per-address count, window count, earliest and latest time and
-   decayed sum that the features, the compliance table and the run's statistics need;
+   has deliveries and agent-less opens; then its user agents, bounce statuses and unknown names;
+2. :func:`address_activity`: the distinct addresses, then every per-address count, window count,
+   earliest and latest time and decayed sum that the features, the compliance table and the run's
+   statistics need;
 3. :func:`sequence_counts`: the two counts that depend on a mailbox's own latest times (deliveries
-   since its last engagement, soft bounces since its last delivery), and the status of the latest
-   bounces (a bounce-only subset).
+   since its last engagement, soft bounces since its last delivery), then the bounces alone (for
+   the status of the latest one).
 
-Only rare cases add a pass: a log of sends only (to find the sends whose campaign bounced) and
-opens without user agent (to find those fetched within seconds of their delivery).
+Only rare cases add a pass (:func:`event_context`): a log of sends only (to find the sends whose
+campaign bounced) and opens without user agent (to find those fetched within seconds of their
+delivery). Every event is classified by :func:`classified_events`; the rules are documented in
+:mod:`listkit.engagement`.
 
-Every event is classified by :func:`classified_events`; the rules are documented in
-:mod:`listkit.engagement`. Addresses are grouped by a 64-bit hash of their text (several times
-faster than by the text); each group also keeps its smallest and largest spelling, so two addresses
-sharing a hash are detected exactly, and the pass is then done again grouped by the text.
+Three habits keep a scanned log's memory flat (each measured, see docs/benchmarks.md): the
+aggregations of a LazyFrame run over slices of :data:`BATCH_ROWS` events whose per-address results
+are merged; text a pass keeps is :func:`interned`; and the passes are collected one after another.
+Addresses are grouped by a 64-bit hash of their text (several times faster than by the text); the
+distinct spellings are hashed too, so two addresses sharing a hash are found exactly, and the
+aggregation is then grouped by the text instead.
 """
 
 from __future__ import annotations

@@ -93,23 +93,19 @@ FEATURE_COLUMNS = (
     "score",
 )
 
-#: Features summed over a mailbox's addresses (``sends`` is the raw count of ``send`` events).
+#: Features computed otherwise than as the sum of a mailbox's addresses' counts.
+_NOT_SUMMED = {
+    "sends",  # the raw count of send events
+    *EARLIEST_COLUMNS,
+    *LATEST_COLUMNS,
+    "deliveries_since_engagement",
+    "soft_bounce_streak",
+    "last_bounce_status",
+    "hard_bounce_status",
+    "score",
+}
 _SUMMED = (
-    "events",
-    "deliveries",
-    "human_opens",
-    "clicks",
-    "machine_opens",
-    "machine_clicks",
-    "hard_bounces",
-    "soft_bounces",
-    "policy_bounces",
-    "complaints",
-    "unsubscribes",
-    "deliveries_in_window",
-    "engagements_in_window",
-    *(f"deliveries_{days}d" for days in WINDOWS_DAYS),
-    *(f"engagements_{days}d" for days in WINDOWS_DAYS),
+    *(name for name in FEATURE_COLUMNS if name not in _NOT_SUMMED),
     "engagement_units",
     "delivery_units",
 )
