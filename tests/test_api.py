@@ -7,6 +7,7 @@ import pytest
 from conftest import SAMPLE
 
 import listkit
+import listkit.pipeline
 
 
 def test_each_stage_runs_on_its_own_and_composes_like_run():
@@ -52,6 +53,24 @@ def test_a_streamed_parquet_log_gives_the_same_run_as_a_loaded_one(tmp_path):
     streamed = listkit.run_files(SAMPLE / "subscribers.csv", parquet, as_of="2026-11-01", stream_events=True)
     assert streamed.ledger.equals(loaded.ledger)
     assert streamed.compliance.equals(loaded.compliance) and streamed.event_stats == loaded.event_stats
+
+
+def test_a_parquet_log_too_large_to_load_is_streamed_without_being_asked(tmp_path, monkeypatch):
+    events = listkit.read_events(SAMPLE / "events.csv")
+    parquet = tmp_path / "events.parquet"
+    events.drop("source_row", "event_raw").write_parquet(parquet)
+    loaded = listkit.run_files(SAMPLE / "subscribers.csv", parquet, as_of="2026-11-01")
+    scanned = []
+
+    def recording_scan(path):
+        scanned.append(path)
+        return listkit.scan_events(path)
+
+    monkeypatch.setattr(listkit.pipeline, "scan_events", recording_scan)
+    monkeypatch.setattr(listkit.pipeline, "_available_memory", lambda: 1_000_000)  # 1 MB free
+    streamed = listkit.run_files(SAMPLE / "subscribers.csv", parquet, as_of="2026-11-01")
+    assert scanned == [parquet]
+    assert streamed.ledger.equals(loaded.ledger) and streamed.event_stats == loaded.event_stats
 
 
 def test_a_streamed_log_refuses_bad_timestamps_with_their_row(tmp_path):
