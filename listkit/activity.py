@@ -328,7 +328,10 @@ def address_activity(events: pl.DataFrame | pl.LazyFrame, context: EventContext)
     :data:`EARLIEST_COLUMNS` and :data:`LATEST_COLUMNS`, and the decayed ``engagement_units`` and
     ``delivery_units`` of the score. ``email_hash`` is unique unless two addresses share a hash.
     """
-    windows = {"sunset": context.policy.sunset_days, **{str(days): days for days in WINDOWS_DAYS}}
+    windows = {
+        "sunset": context.policy.sunset_days,
+        **{str(days): days for days in (*WINDOWS_DAYS, RECENT_DAYS)},
+    }
     # Grouped by address and class with a handful of aggregations (the per-event work), then
     # spread into columns on the much smaller result.
     sums = ["n", *(f"w_{name}" for name in windows), "units"]
@@ -462,7 +465,7 @@ def _spread(by_class: pl.DataFrame, policy: Policy, *, key: str) -> pl.DataFrame
                 for name, classes in raw_classes.items()
             ),
             *(
-                total("w_30", classes).cast(pl.UInt32).alias(f"recent_{name}")
+                total(f"w_{RECENT_DAYS}", classes).cast(pl.UInt32).alias(f"recent_{name}")
                 for name, classes in raw_classes.items()
             ),
             *(total("last", classes, "max").alias(name) for name, classes in latest.items()),
