@@ -78,7 +78,7 @@ LATEST_COLUMNS = (
 
 @dataclasses.dataclass(frozen=True)
 class LogSurvey:
-    """What one cheap pass tells about an event log before it is aggregated.
+    """What a few cheap passes tell about an event log before it is aggregated.
 
     Attributes:
         rows: events in the log.
@@ -239,8 +239,8 @@ def classified_events(events: pl.DataFrame | pl.LazyFrame, context: EventContext
     """Every event with its classes, lazily: nothing is read until a query collects it.
 
     Columns: ``email``, ``email_hash``, ``event``, ``timestamp``, ``smtp_status`` (bounces only),
-    ``bounce_class``, ``in_range`` (at or before ``as_of``), and, for events in range, ``delivery``,
-    ``machine``, ``human`` (a human open or click), ``age_us`` and ``decay`` (in :data:`DECAY_UNITS`).
+    ``bounce_class``, ``in_range`` (at or before ``as_of``), and, for events in range, ``delivery``
+    and ``machine`` (an open or click by a machine); ``age_us`` and ``decay`` (in :data:`DECAY_UNITS`).
     """
     as_of, survey = context.as_of, context.survey
     in_range = pl.col("timestamp") <= as_of
@@ -267,7 +267,6 @@ def classified_events(events: pl.DataFrame | pl.LazyFrame, context: EventContext
         smtp_status=pl.when(pl.col("event") == "bounce").then(pl.col("smtp_status")),
         bounce_class=pl.when(in_range).then(bounce_class(survey.status_classes)),
         machine=in_range & machine,
-        human=in_range & pl.col("event").is_in(["open", "click"]) & ~machine,
         age_us=as_of_us - pl.col("timestamp").dt.epoch("us"),
     ).with_columns(
         decay=(0.5 ** (pl.col("age_us") / _MICROSECONDS_PER_DAY / half_life) * DECAY_UNITS)
@@ -361,15 +360,13 @@ def address_activity(events: pl.DataFrame | pl.LazyFrame, context: EventContext)
         context.survey.rows,
         lambda batch: (
             classified_events(batch, context)
-            .select(
-                interned(key) if key == "email" else key, "timestamp", "age_us", "decay", cls=_event_class()
-            )
+            .select(_kept(key), "timestamp", "age_us", "decay", cls=_event_class())
             .group_by(key, "cls")
             .agg(*aggregations)
         ),
         keys=[key, "cls"],
         merged=merged,
-    ).with_columns(pl.col(key).cast(pl.String) if key == "email" else pl.col(key))
+    ).with_columns(pl.col(key).cast(spellings.schema[key]))
     activity = spellings.join(_spread(by_class, context.policy, key=key), on=key)
     return activity.sort("email", nulls_last=True)
 
@@ -526,12 +523,7 @@ def sequence_counts(
     bounces = (
         classified_events(events, context)
         .filter(pl.col("bounce_class").is_in(["hard", "soft"]))
-        .select(
-            interned(on) if on == "email" else on,
-            "timestamp",
-            interned("smtp_status"),
-            interned("bounce_class"),
-        )
+        .select(_kept(on), "timestamp", interned("smtp_status"), interned("bounce_class"))
         .collect(engine="streaming")
         .with_columns(pl.col(pl.Categorical).cast(pl.String))
     )
@@ -546,6 +538,11 @@ def interned(column: str) -> pl.Expr:
     distinct value instead (cast back to text after collecting).
     """
     return pl.col(column).cast(pl.Categorical)
+
+
+def _kept(key: str) -> pl.Expr:
+    """The address column ``key`` for a result: the hash as it is, the text :func:`interned`."""
+    return interned(key) if key == "email" else pl.col(key)
 
 
 def address_hash() -> pl.Expr:

@@ -10,7 +10,7 @@ where the ESP says nothing, when
 
 - its user agent is a bare ``Mozilla/5.0`` (Apple's proxy fetches images with exactly that string,
   while mail clients used by people announce themselves in full) or names a known security scanner
-  or prefetching proxy (:data:`MACHINE_AGENT_PATTERN`); or
+  or prefetching proxy (:data:`listkit.activity.MACHINE_AGENT_PATTERN`); or
 - it has no user agent and was fetched within ``machine_open_seconds`` (10) of the delivery of the
   same campaign to the same mailbox: no person opens mail that fast, a prefetching proxy does.
 
@@ -42,24 +42,14 @@ from listkit.activity import (
     DECAY_UNITS,
     EARLIEST_COLUMNS,
     LATEST_COLUMNS,
-    MACHINE_AGENT_PATTERN,
     WINDOWS_DAYS,
     EventContext,
     address_activity,
-    bounce_class,
     event_context,
     join_key,
     sequence_counts,
 )
 from listkit.policy import Policy
-
-__all__ = [
-    "FEATURE_COLUMNS",
-    "MACHINE_AGENT_PATTERN",
-    "bounce_class",
-    "event_features",
-    "last_engagement_by_address",
-]
 
 FEATURE_COLUMNS = (
     "events",

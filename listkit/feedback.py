@@ -4,7 +4,7 @@
 
 - RFC 3464 DSNs: a ``bounce`` per ``Action: failed`` recipient; ``smtp_status`` is the RFC 3463
   code, then the Diagnostic-Code ("5.1.1 smtp; 550 ..."). ``bounce_type`` stays null so that
-  :func:`listkit.engagement.bounce_class` decides (5.1.x hard, 5.7.x policy, the rest soft).
+  :func:`listkit.activity.bounce_class` decides (5.1.x hard, 5.7.x policy, the rest soft).
   ``Action: delayed`` is only counted: the MTA is still trying, nothing is known about the mailbox.
 - Other bounces (Exim, qmail...) go through flufl.bounce: a permanent failure is a bounce with the
   code printed next to the address, or ``5.0.0``; its temporary failures are delay warnings.
@@ -52,7 +52,7 @@ _AUTO_SUBJECT = re.compile(
 )
 _BOUNCE_SENDER = re.compile(r"(?i)\b(mailer-daemon|postmaster)@")
 _BOUNCE_SUBJECT = re.compile(r"(?i)undeliver|delivery (status|fail)|failure notice|returned mail")
-#: The columns feedback fills (bounce_type stays null: engagement.bounce_class reads smtp_status).
+#: The columns feedback fills (bounce_type stays null: activity.bounce_class reads smtp_status).
 _ROW_COLUMNS = ("email", "event", "event_raw", "timestamp", "campaign", "smtp_status")
 _DELAYED = "delivery delayed for {} recipient(s), still being retried"
 _CAMPAIGN_HEADERS = ("x-campaign", "x-campaign-id", "list-id", "message-id")  # the first one present wins

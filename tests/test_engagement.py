@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from listkit.engagement import bounce_class, event_features
+from listkit.activity import bounce_class
+from listkit.engagement import event_features
 from listkit.policy import Policy
 from listkit.schema import EVENT_COLUMNS
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from listkit.engagement import bounce_class
+from listkit.activity import bounce_class
 from listkit.errors import InputError
 from listkit.feedback import STATS, read_feedback
 from listkit.schema import EVENT_COLUMNS
