@@ -35,6 +35,8 @@ import polars as pl
 from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 
+from listkit.providers import alias_rule
+
 __all__ = [
     "DISPOSABLE_DOMAINS",
     "FREE_DOMAINS",
@@ -93,14 +95,6 @@ ROLE_NAMES: frozenset[str] = _words(
 # ("info.john", "john.info") is a person: stay conservative.
 _ROLE_ALTS = "|".join(sorted(n.replace("-", r"[._\-]?") for n in ROLE_NAMES))
 _ROLE_RE = rf"^(?:{_ROLE_ALTS})(?:[._\-](?:[a-z]{{2,3}}|[0-9]{{1,3}}|{_ROLE_ALTS}))?$"
-
-_GMAIL = frozenset({"gmail.com", "googlemail.com"})
-# Providers that deliver local+tag to local (subaddressing); Yahoo uses '-' and is left alone.
-_PLUS_PROVIDERS = _words(
-    """outlook.com msn.com icloud.com me.com mac.com proton.me protonmail.com pm.me fastmail.com
-    fastmail.fm zoho.com yandex.ru yandex.com"""
-)
-_MS_REGIONAL = ("hotmail", "live", "outlook")  # hotmail.co.uk, live.fr, outlook.de ...
 
 _OUT_SCHEMA = {
     "email_normalized": pl.String,
@@ -192,15 +186,9 @@ def _local_part_error(local: str) -> str:
 
 
 def _domain_facts(domain: str, ascii_domain: str) -> tuple[str, str, bool, bool]:
-    """(key domain, tag rule, is_disposable, is_free) for a valid normalised domain."""
+    """(key domain, alias rule, is_disposable, is_free) for a valid normalised domain."""
     domain, ascii_domain = domain.lower(), ascii_domain.lower()
-    if domain in _GMAIL:
-        key_domain, rule = "gmail.com", "gmail"
-    else:
-        head, _, suffix = domain.partition(".")
-        regional_ms = head in _MS_REGIONAL and 0 < len(suffix) <= 6 and suffix.replace(".", "").isalpha()
-        rule = "plus" if domain in _PLUS_PROVIDERS or regional_ms else "exact"
-        key_domain = domain
+    key_domain, rule = alias_rule(domain)
     # The blocklist holds plain ASCII and Punycode names: test every parent of the ASCII form.
     labels = ascii_domain.split(".")
     parents = {".".join(labels[i:]) for i in range(len(labels) - 1)} | {domain}

@@ -18,67 +18,20 @@ import polars as pl
 
 from listkit.activity import RAW_COUNTED, address_activity, event_context
 from listkit.policy import Policy
+from listkit.providers import GROUPS, group_of
 
-#: Providers in report order; ``other`` is every domain not listed below.
-PROVIDER_ORDER = ("Gmail", "Yahoo/AOL", "Microsoft", "Apple", "other")
+#: Providers in report order (the compliance groups of :mod:`listkit.providers`).
+PROVIDER_ORDER = GROUPS
 PERIODS = ("last 30 days", "all history")
 #: Complaint rate at or above which Gmail and Yahoo start rejecting or junking bulk mail.
 COMPLAINT_LIMIT = 0.003
 #: Complaint rate the providers advise staying below.
 COMPLAINT_TARGET = 0.001
 
-#: Exact consumer mail domains per provider. The AT&T and Verizon domains are hosted by Yahoo/AOL.
-PROVIDERS: dict[str, str] = {
-    **dict.fromkeys(("gmail.com", "googlemail.com"), "Gmail"),
-    **dict.fromkeys(
-        (
-            "yahoo.com",
-            "ymail.com",
-            "rocketmail.com",
-            "myyahoo.com",
-            "aol.com",
-            "aim.com",
-            "verizon.net",
-            "att.net",
-            "sbcglobal.net",
-            "bellsouth.net",
-            "pacbell.net",
-            "swbell.net",
-            "flash.net",
-            "prodigy.net",
-            "ameritech.net",
-            "snet.net",
-        ),
-        "Yahoo/AOL",
-    ),
-    **dict.fromkeys(
-        ("outlook.com", "hotmail.com", "live.com", "msn.com", "passport.com", "windowslive.com"), "Microsoft"
-    ),
-    **dict.fromkeys(("icloud.com", "me.com", "mac.com"), "Apple"),
-}
-
-#: Regional variants (yahoo.co.uk, hotmail.fr, outlook.com.br, aol.de, ...): the brand followed by a
-#: country-style suffix only, so a company domain such as live.example.org stays "other".
-_REGIONAL_SUFFIX = r"\.(com|net|[a-z]{2}|co\.[a-z]{2}|com\.[a-z]{2})$"
-_REGIONAL = {
-    "Yahoo/AOL": rf"^(yahoo|aol){_REGIONAL_SUFFIX}",
-    "Microsoft": rf"^(outlook|hotmail|live|windowslive){_REGIONAL_SUFFIX}",
-}
-
 
 def domain_of(email: pl.Expr) -> pl.Expr:
     """The lower-cased, trimmed part after the last ``@`` (null without one)."""
     return email.str.to_lowercase().str.extract(r"@([^@]*)$", 1).str.strip_chars()
-
-
-def provider_of(domain: pl.Expr) -> pl.Expr:
-    """Provider name for each domain: one of :data:`PROVIDER_ORDER` (``other`` for null too)."""
-    clean = domain.str.strip_chars().str.to_lowercase().str.strip_chars_end(".")
-    exact = clean.replace_strict(PROVIDERS, default=None, return_dtype=pl.String)
-    regional = pl.lit(None, dtype=pl.String)
-    for name, pattern in reversed(_REGIONAL.items()):
-        regional = pl.when(clean.str.contains(pattern)).then(pl.lit(name)).otherwise(regional)
-    return pl.coalesce(exact, regional, pl.lit("other"))
 
 
 def complaint_status(complaint_rate: pl.Expr, deliveries: pl.Expr) -> pl.Expr:
@@ -111,7 +64,7 @@ def compliance_table(activity: pl.DataFrame) -> pl.DataFrame:
     soft and policy).
     """
     # Domains and providers are derived once per distinct address rather than once per event.
-    counts = activity.group_by(provider=provider_of(domain_of(pl.col("email")))).agg(
+    counts = activity.group_by(provider=group_of(domain_of(pl.col("email")))).agg(
         *(pl.col(f"raw_{name}").sum().alias(f"{PERIODS[1]}|{name}") for name in RAW_COUNTED),
         *(pl.col(f"recent_{name}").sum().alias(f"{PERIODS[0]}|{name}") for name in RAW_COUNTED),
     )

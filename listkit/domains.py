@@ -4,9 +4,9 @@ Both work on the distinct domains of a list, never per row: a million-row list h
 
 Typo rule (``typo_suggestions``). A domain gets a suggestion only when all of these hold:
 
-1. It is not a known real mailbox domain (``MAJOR_PROVIDERS`` and ``KNOWN_REAL_DOMAINS``: ``mail.com``,
+1. It is not a known real mailbox domain (``TYPO_TARGETS`` and ``KNOWN_REAL_DOMAINS``: ``mail.com``,
    ``ymail.com``, ``me.com`` or ``hotmail.co.uk`` are never "corrected").
-2. It is rare next to its target. The target is either a major provider (``MAJOR_PROVIDERS``) and the
+2. It is rare next to its target. The target is either a major provider (``TYPO_TARGETS``) and the
    candidate has ``rows <= max(rare_min_rows, rare_share * total rows)`` (2 rows, or 0.1% of the list)
    or the provider has ``frequent_ratio`` (50) times its rows (5 ``gmaill.com`` rows next to 1,300
    ``gmail.com`` in a 4,000-row list); or the target is a domain of the list with both
@@ -57,29 +57,11 @@ from rapidfuzz.distance import OSA
 
 from listkit.addresses import DISPOSABLE_DOMAINS
 from listkit.errors import ConfigError
+from listkit.providers import KNOWN_REAL_DOMAINS, TYPO_TARGETS
 
-__all__ = ["KNOWN_REAL_DOMAINS", "MAJOR_PROVIDERS", "apply_suggestions", "check_mx", "typo_suggestions"]
-
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
+__all__ = ["apply_suggestions", "check_mx", "typo_suggestions"]
 
 
-MAJOR_PROVIDERS: frozenset[str] = _words(
-    """gmail.com googlemail.com yahoo.com yahoo.co.uk yahoo.fr yahoo.de yahoo.it yahoo.es yahoo.ca
-    yahoo.com.au yahoo.co.in yahoo.co.jp yahoo.com.br ymail.com rocketmail.com hotmail.com hotmail.co.uk
-    hotmail.fr hotmail.de hotmail.it hotmail.es outlook.com outlook.fr outlook.de live.com live.co.uk
-    live.fr msn.com icloud.com me.com mac.com aol.com proton.me protonmail.com pm.me gmx.com gmx.de gmx.net
-    gmx.at gmx.ch web.de yandex.ru yandex.com mail.ru comcast.net verizon.net att.net sbcglobal.net
-    bellsouth.net cox.net orange.fr wanadoo.fr free.fr laposte.net sfr.fr t-online.de btinternet.com
-    sky.com virginmedia.com qq.com 163.com 126.com fastmail.com zoho.com"""
-)
-# Real mailbox domains one edit from a provider that are not targets themselves (too generic to
-# attract typos of their own, or regional variants).
-KNOWN_REAL_DOMAINS: frozenset[str] = _words(
-    """mail.com email.com cloud.com gmail.de hotmail.cl hotmail.com.br yahoo.co.id yahoo.com.ar yahoo.com.mx
-    outlook.es live.nl live.de live.it gmx.fr gmx.co.uk inbox.ru list.ru bk.ru ya.ru"""
-)
 _GENERIC_SUFFIXES = frozenset({"com", "net", "org"})
 _TYPO_SCHEMA = {"domain": pl.String, "suggested_domain": pl.String}
 _CHUNK = 50_000  # candidate rows per cdist call: bounds the distance matrix to a few MB
@@ -163,7 +145,7 @@ def typo_suggestions(
     rare_min_rows: int = 2,
     frequent_min_rows: int = 20,
     frequent_ratio: float = 50.0,
-    providers: Iterable[str] = MAJOR_PROVIDERS,
+    providers: Iterable[str] = TYPO_TARGETS,
 ) -> pl.DataFrame:
     """Likely typo domains and their correction, by the rule in the module docstring.
 

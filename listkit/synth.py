@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from listkit.errors import ConfigError
+from listkit.providers import alias_rule
 
 DEFAULT_AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
 _DAY, _ISO = 86_400, "%Y-%m-%dT%H:%M:%SZ"
@@ -107,17 +108,8 @@ _PROVIDERS = {
     "mail.ru": 0.5,
     "qq.com": 0.3,
 }  # the other 31% of personal addresses are at company domains
-_PLUS = (
-    "gmail.com",
-    "outlook.com",
-    "hotmail.com",
-    "live.com",
-    "icloud.com",
-    "me.com",
-    "proton.me",
-    "protonmail.com",
-    "fastmail.com",
-)  # deliver local+tag to local
+# Domains of the generator's providers that deliver local+tag to local.
+_PLUS = tuple(d for d in _PROVIDERS if alias_rule(d)[1] != "exact")
 _TYPOS = {  # intended domain: (typo domains, weight)
     "gmail.com": (
         ("gmial.com", "gmai.com", "gmal.com", "gmail.co", "gmail.cm", "gamil.com", "gnail.com", "gmaill.com"),

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from listkit.compliance import PERIODS, PROVIDER_ORDER, provider_compliance, provider_of
+from listkit.compliance import PERIODS, PROVIDER_ORDER, provider_compliance
+from listkit.providers import group_of
 from listkit.schema import EVENT_COLUMNS
 
 AS_OF = datetime(2024, 6, 30, tzinfo=UTC)
@@ -62,13 +63,13 @@ def _row(report: pl.DataFrame, provider: str, period: str) -> dict:
     return report.filter(provider=provider, period=period).row(0, named=True)
 
 
-def test_provider_of_exact_and_regional_domains():
+def test_group_of_exact_and_regional_domains():
     domains = pl.Series(
         ["gmail.com", "GoogleMail.com ", "yahoo.com.br", "rocketmail.com", "aol.de", "hotmail.co.uk",
          "live.fr", "msn.com", "outlook.com.", "icloud.com", "me.com", "mac.com", "example.com",
          "live.example.org", "yahoo.example.com", None]
     )  # fmt: skip
-    assert pl.select(provider_of(pl.lit(domains))).to_series().to_list() == [
+    assert pl.select(group_of(pl.lit(domains))).to_series().to_list() == [
         "Gmail", "Gmail", "Yahoo/AOL", "Yahoo/AOL", "Yahoo/AOL", "Microsoft", "Microsoft", "Microsoft",
         "Microsoft", "Apple", "Apple", "Apple", "other", "other", "other", "other",
     ]  # fmt: skip

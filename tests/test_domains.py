@@ -11,8 +11,9 @@ import pytest
 from dns_server import FailingServer, free_port
 
 from listkit.addresses import check_addresses
-from listkit.domains import MAJOR_PROVIDERS, apply_suggestions, check_mx, typo_suggestions
+from listkit.domains import apply_suggestions, check_mx, typo_suggestions
 from listkit.errors import ConfigError
+from listkit.providers import TYPO_TARGETS
 
 # About 67,000 rows with the test's extras: the rare limit, max(2 rows, 0.1%), is about 67 rows.
 BASE = {"gmail.com": 40_000, "yahoo.com": 9_000, "hotmail.com": 7_000, "outlook.com": 5_000}
@@ -100,7 +101,7 @@ def test_output_shape_and_order():
         pl.DataFrame({"domain": [], "rows": []}, schema={"domain": pl.String, "rows": pl.Int64})
     )
     assert empty.is_empty() and empty.columns == ["domain", "suggested_domain"]
-    assert set(out.get_column("suggested_domain")) <= MAJOR_PROVIDERS | set(BASE)
+    assert set(out.get_column("suggested_domain")) <= TYPO_TARGETS | set(BASE)
 
 
 @pytest.mark.parametrize(
