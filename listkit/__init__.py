@@ -21,8 +21,9 @@ from listkit.feedback import read_feedback
 from listkit.pipeline import run, run_files, score, validate
 from listkit.policy import Policy
 from listkit.readers import read_events, read_subscribers
+from listkit.reasons import REASON_CODES
 from listkit.result import RunResult
-from listkit.rules import REASON_CODES, flag
+from listkit.rules import flag
 from listkit.scan import scan_events
 from listkit.segments import Segmenter, segment
 

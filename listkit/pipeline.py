@@ -24,8 +24,9 @@ from listkit.feedback import FeedbackResult, read_feedback
 from listkit.merge_fields import is_placeholder_name
 from listkit.policy import Policy, parse_as_of
 from listkit.readers import read_events, read_subscribers
+from listkit.reasons import SUPPRESSING_REASONS
 from listkit.result import RunResult
-from listkit.rules import SUPPRESSING_REASONS, flag
+from listkit.rules import flag
 from listkit.scan import scan_events
 from listkit.schema import EPOCH, EVENT_COLUMNS, SUBSCRIBER_COLUMNS
 from listkit.segments import segment

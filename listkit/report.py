@@ -22,25 +22,8 @@ from matplotlib.figure import Figure
 from listkit.errors import OutputError
 from listkit.pipeline import run_files
 from listkit.policy import Policy
+from listkit.reasons import BY_CODE, pruning_reasons
 from listkit.result import RunResult
-
-#: What each reason code means, in the words the report uses.
-REASON_TEXT = {
-    "invalid_syntax": "not a valid email address",
-    "no_mx": "the domain accepts no mail",
-    "disposable": "throw-away (disposable) domain",
-    "role_account": "role address (info@, sales@...), not a person",
-    "typo_domain": "domain looks misspelt; a correction is suggested",
-    "duplicate": "the same mailbox appears on an earlier or more complete row",
-    "unsubscribed": "unsubscribed (status or event)",
-    "complaint": "marked a mail as spam",
-    "hard_bounce": "the mailbox does not exist (hard bounce or cleaned)",
-    "soft_bounce_repeated": "soft bounces in a row with no delivery since",
-    "inactive": "no human open or click in the sunset window despite regular mail",
-    "engagement_unknown": "only machine (Apple MPP) opens: engagement cannot be seen (warning)",
-    "dns_unknown": "the MX lookup did not answer (warning)",
-    "placeholder_name": "first name is a placeholder or junk (warning)",
-}
 
 _NOTEBOOK = "list_health.ipynb"
 _COLOURS = {"keep": "#2a9d8f", "prune": "#e76f51", "bar": "#457b9d", "warn": "#e9c46a"}
@@ -91,8 +74,6 @@ def headline(result: RunResult) -> str:
 
 def reasons_table(result: RunResult) -> pl.DataFrame:
     """Rows per reason code, with what it means and whether it prunes under this run's policy."""
-    from listkit.rules import pruning_reasons
-
     pruning = set(pruning_reasons(result.policy))
     counts = result.summary()["reason"]
     return pl.DataFrame(
@@ -100,7 +81,7 @@ def reasons_table(result: RunResult) -> pl.DataFrame:
             "reason": list(counts),
             "rows": list(counts.values()),
             "effect": ["prune" if code in pruning else "warning" for code in counts],
-            "meaning": [REASON_TEXT.get(code, "") for code in counts],
+            "meaning": [BY_CODE[code].meaning for code in counts],
         }
     ).filter(pl.col("rows") > 0)
 

@@ -18,7 +18,7 @@ import polars as pl
 
 from listkit.changes import change_counts
 from listkit.policy import Policy
-from listkit.rules import REASON_CODES, pruning_reasons
+from listkit.reasons import FUNNEL, REASON_CODES, REASONS, pruning_reasons
 
 
 @dataclass(frozen=True)
@@ -100,20 +100,12 @@ class RunResult:
             return ~codes.list.eval(pl.element().is_in(list(names))).list.any()
 
         pruning = set(pruning_reasons(self.policy))  # codes the policy only warns about remove nothing
-        address = tuple(
-            c
-            for c in ("invalid_syntax", "no_mx", "disposable", "role_account", "typo_domain")
-            if c in pruning
-        )
-        suppressed = ("unsubscribed", "complaint", "hard_bounce")
-        steps = [
-            ("input rows", pl.len()),
-            ("valid addresses", without("invalid_syntax").sum()),
-            ("deliverable addresses", without(*address).sum()),
-            ("unique mailboxes", without(*address, "duplicate").sum()),
-            ("not suppressed", without(*address, "duplicate", *suppressed).sum()),
-            ("mailable (kept)", (pl.col("outcome") == "keep").sum()),
-        ]
+        removed: list[str] = []
+        steps = [("input rows", pl.len())]
+        for name, family in FUNNEL[:-1]:
+            removed += [r.code for r in REASONS if r.family == family and r.code in pruning]
+            steps.append((name, without(*removed).sum()))
+        steps.append((FUNNEL[-1][0], (pl.col("outcome") == "keep").sum()))
         counts = self.ledger.select(**{name: expr for name, expr in steps}).row(0)
         return [(name, int(count)) for (name, _), count in zip(steps, counts, strict=True)]
 

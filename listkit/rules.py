@@ -15,43 +15,11 @@ import polars as pl
 
 from listkit.engagement import FEATURE_COLUMNS
 from listkit.policy import Policy
+from listkit.reasons import REASON_CODES, REASONS, pruning_reasons
 from listkit.schema import EPOCH
 
-#: Every reason code, in the order they are listed in ``reasons``. The first block prunes (some only
-#: as the policy says); the rest are warnings on kept rows.
-REASON_CODES = (
-    "invalid_syntax",
-    "no_mx",
-    "disposable",
-    "role_account",
-    "typo_domain",
-    "duplicate",
-    "unsubscribed",
-    "complaint",
-    "hard_bounce",
-    "soft_bounce_repeated",
-    "inactive",
-    "engagement_unknown",
-    "dns_unknown",
-    "placeholder_name",
-)
-
-#: Reasons that put an address on the suppression list: it must never be mailed again.
-SUPPRESSING_REASONS = ("invalid_syntax", "unsubscribed", "complaint", "hard_bounce")
-
-_WARNINGS_ALWAYS = ("engagement_unknown", "dns_unknown", "placeholder_name")
-
-
-def pruning_reasons(policy: Policy) -> tuple[str, ...]:
-    """The reason codes that prune a row under ``policy`` (the others only warn)."""
-    switched_off = {
-        "role_account": not policy.prune_role_accounts,
-        "typo_domain": not policy.prune_typo_domains,
-        "disposable": not policy.prune_disposable,
-    }
-    return tuple(
-        code for code in REASON_CODES if code not in _WARNINGS_ALWAYS and not switched_off.get(code, False)
-    )
+#: The columns flag adds for the list's status, per mailbox; the registry's conditions read them.
+STATUS_CAUSES = ("_status_unsubscribed", "_status_complaint", "_status_hard_bounce")
 
 
 def flag(rows: pl.DataFrame, *, policy: Policy) -> pl.DataFrame:
@@ -68,7 +36,9 @@ def flag(rows: pl.DataFrame, *, policy: Policy) -> pl.DataFrame:
         "dns_status": pl.String,
         "dns_detail": pl.String,
         **{name: pl.Datetime("us", "UTC") if name.endswith("_at") else pl.String
-           if name.endswith("_status") else pl.UInt32 for name in FEATURE_COLUMNS},
+           if name.endswith(("_status", "_reason")) else pl.UInt32 for name in FEATURE_COLUMNS},
+        "hard_bounce_reason": pl.String,
+        "last_bounce_reason": pl.String,
         "score": pl.Float64,
     }  # fmt: skip
     rows = rows.with_columns(
@@ -84,38 +54,20 @@ def flag(rows: pl.DataFrame, *, policy: Policy) -> pl.DataFrame:
     ).with_columns(
         # A mailbox is suppressed when any of its rows says so; rows without a mailbox (invalid
         # addresses) only speak for themselves.
-        **{
-            f"_mailbox_{cause}": pl.when(mailbox.is_not_null())
-            .then(pl.col(f"_status_{cause}").any().over(mailbox))
-            .otherwise(pl.col(f"_status_{cause}"))
-            for cause in ("unsubscribed", "complaint", "hard_bounce")
-        }
+        pl.when(mailbox.is_not_null())
+        .then(pl.col(name).any().over(mailbox))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name in STATUS_CAUSES
     )
-    present = {
-        "invalid_syntax": ~pl.col("syntax_valid"),
-        "no_mx": pl.col("dns_status") == "no_mx",
-        "disposable": pl.col("is_disposable"),
-        "role_account": pl.col("is_role"),
-        "typo_domain": pl.col("suggestion").is_not_null(),
-        "duplicate": pl.col("duplicate_of").is_not_null(),
-        "unsubscribed": pl.col("_mailbox_unsubscribed") | (pl.col("unsubscribes") > 0),
-        "complaint": pl.col("_mailbox_complaint") | (pl.col("complaints") > 0),
-        "hard_bounce": pl.col("_mailbox_hard_bounce") | (pl.col("hard_bounces") > 0),
-        "soft_bounce_repeated": pl.col("soft_bounce_streak") >= policy.soft_bounce_limit,
-        "inactive": (pl.col("deliveries_in_window") >= policy.sunset_min_deliveries)
-        & (pl.col("engagements_in_window") == 0),
-        "engagement_unknown": (pl.col("machine_opens") > 0) & (pl.col("human_opens") + pl.col("clicks") == 0),
-        "dns_unknown": pl.col("dns_status") == "unknown",
-        "placeholder_name": pl.col("placeholder_name"),
-    }
-    # Rows with invalid syntax have no mailbox, so only the syntax reason and their status apply.
-    valid_only = set(REASON_CODES) - {"invalid_syntax", "unsubscribed", "complaint", "hard_bounce"}
-    # One boolean column per code (no per-row lists: this stays fast on a million rows).
+    # One boolean column per code (no per-row lists: this stays fast on a million rows). Rows with
+    # invalid syntax have no mailbox: only the codes that do not need one apply to them.
     flagged = flagged.with_columns(
-        (condition.fill_null(False) & (pl.col("syntax_valid") if code in valid_only else True)).alias(
-            f"_is_{code}"
-        )
-        for code, condition in present.items()
+        (
+            reason.condition(policy).fill_null(False)
+            & (pl.col("syntax_valid") if reason.needs_mailbox else True)
+        ).alias(f"_is_{reason.code}")
+        for reason in REASONS
     )
     prunes = pl.any_horizontal(pl.col(f"_is_{code}") for code in pruning_reasons(policy))
     flagged = (
@@ -128,7 +80,14 @@ def flag(rows: pl.DataFrame, *, policy: Policy) -> pl.DataFrame:
                 separator=";",
                 ignore_nulls=True,
             ),
-            evidence=_evidence(),
+            evidence=pl.concat_str(
+                [
+                    pl.when(pl.col(f"_is_{r.code}")).then(pl.concat_str(pl.lit(f"{r.code}: "), r.evidence))
+                    for r in REASONS
+                ],
+                separator="; ",
+                ignore_nulls=True,
+            ),
         )
     )
     return flagged.drop(pl.selectors.starts_with("_"))
@@ -157,77 +116,3 @@ def _duplicate_of() -> pl.Expr:
         .over("mailbox_key")
     )
     return pl.when(pl.col("mailbox_key").is_not_null() & (best != pl.col("source_row"))).then(best)
-
-
-def _evidence() -> pl.Expr:
-    """One readable sentence per cause, so an analyst can say why a row was dropped or warned."""
-
-    def day(column: str) -> pl.Expr:
-        return pl.col(column).dt.strftime("%Y-%m-%d")
-
-    def part(code: str, *pieces: pl.Expr | str) -> pl.Expr:
-        text = pl.concat_str([pl.lit(p) if isinstance(p, str) else p for p in pieces], ignore_nulls=True)
-        return pl.when(pl.col(f"_is_{code}")).then(pl.concat_str(pl.lit(f"{code}: "), text))
-
-    status = pl.col("status").fill_null("")
-    parts = [
-        part("invalid_syntax", pl.col("syntax_error").fill_null("not a valid address")),
-        part("no_mx", pl.col("domain"), ": ", pl.col("dns_detail").fill_null("accepts no mail")),
-        part("disposable", "throw-away domain ", pl.col("domain")),
-        part("role_account", "role address ", pl.col("email_normalized")),
-        part("typo_domain", "probably meant ", pl.col("suggestion")),
-        part("duplicate", "same mailbox as row ", pl.col("duplicate_of").cast(pl.String)),
-        part(
-            "unsubscribed",
-            pl.when(pl.col("unsubscribed_at").is_not_null())
-            .then(pl.concat_str(pl.lit("unsubscribe event on "), day("unsubscribed_at")))
-            .otherwise(pl.concat_str(pl.lit("status "), status, pl.lit(" on the list"))),
-        ),
-        part(
-            "complaint",
-            pl.when(pl.col("complaint_at").is_not_null())
-            .then(pl.concat_str(pl.lit("spam complaint on "), day("complaint_at")))
-            .otherwise(pl.concat_str(pl.lit("status "), status, pl.lit(" on the list"))),
-        ),
-        part(
-            "hard_bounce",
-            pl.when(pl.col("hard_bounce_at").is_not_null())
-            .then(
-                pl.concat_str(
-                    pl.lit("bounced on "),
-                    day("hard_bounce_at"),
-                    pl.lit(" ("),
-                    pl.col("hard_bounce_status").fill_null("hard"),
-                    pl.lit(")"),
-                )
-            )
-            .otherwise(pl.concat_str(pl.lit("status "), status, pl.lit(" on the list"))),
-        ),
-        part(
-            "soft_bounce_repeated",
-            pl.col("soft_bounce_streak").cast(pl.String),
-            " soft bounces in a row, the last on ",
-            day("last_bounce_at"),
-            " (",
-            pl.col("last_bounce_status").fill_null("no status"),
-            ")",
-        ),
-        part(
-            "inactive",
-            pl.col("deliveries_in_window").cast(pl.String),
-            " deliveries in the window and no human open or click since ",
-            pl.coalesce(day("last_engagement_at"), pl.lit("ever")),
-        ),
-        part(
-            "engagement_unknown", pl.col("machine_opens").cast(pl.String), " machine opens only (Apple MPP)"
-        ),
-        part(
-            "dns_unknown", pl.col("domain"), ": ", pl.col("dns_detail").fill_null("no answer"), "; not pruned"
-        ),
-        part(
-            "placeholder_name",
-            "first name looks like a placeholder: ",
-            pl.col("first_name").fill_null("empty"),
-        ),
-    ]
-    return pl.concat_str(parts, separator="; ", ignore_nulls=True)

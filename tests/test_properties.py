@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import listkit
-from listkit.rules import SUPPRESSING_REASONS
+from listkit.reasons import SUPPRESSING_REASONS
 
 AS_OF = datetime(2026, 1, 1, tzinfo=UTC)
 LOCALS = ["ann", "Ann.Lee", "a.n.n", "ann+news", "info", "bob", "zoë", "x", "no reply", "", "a@b", "ann..lee"]

@@ -7,7 +7,7 @@ import pytest
 from conftest import SAMPLE
 
 import listkit
-from listkit.rules import pruning_reasons
+from listkit.reasons import pruning_reasons
 
 AS_OF = "2026-11-01"  # listkit.synth's default as_of
 
