@@ -195,7 +195,7 @@ class EventContext:
     """What classifying an event needs beyond the event itself, worked out once for the whole log.
 
     Attributes:
-        as_of: events after it are ignored (UTC).
+        as_of: events after it are ignored, except opt-outs (UTC).
         policy: the run's policy (score half-life, windows, fast-fetch seconds).
         survey: the log's :class:`LogSurvey`.
         bounced_sends: in a log of sends only, the (``email``, ``campaign``) pairs that bounced.
@@ -265,7 +265,8 @@ def classified_events(events: pl.DataFrame | pl.LazyFrame, context: EventContext
         email_hash=address_hash(),
         in_range=in_range,
         smtp_status=pl.when(pl.col("event") == "bounce").then(pl.col("smtp_status")),
-        bounce_class=pl.when(in_range).then(bounce_class(survey.status_classes)),
+        # Classed whatever their date: a hard bounce after as_of still says the mailbox is dead.
+        bounce_class=bounce_class(survey.status_classes),
         machine=in_range & machine,
         age_us=as_of_us - pl.col("timestamp").dt.epoch("us"),
     ).with_columns(
@@ -303,10 +304,17 @@ EVENT_CLASSES = (
     "unsubscribe",
     "unknown",
     "after_as_of",
+    "unsubscribe_after_as_of",
+    "complaint_after_as_of",
+    "bounce_hard_after_as_of",
 )
 _DELIVERIES = ("send_delivery", "delivered")
 _HUMAN = ("open_human", "click_human")
-_IN_RANGE = EVENT_CLASSES[:-1]
+#: Opt-outs dated after as_of: as_of decides what counts as engagement, it never makes listkit
+#: forget what a recipient or a mail server said.
+_LATE_OPT_OUTS = ("unsubscribe_after_as_of", "complaint_after_as_of", "bounce_hard_after_as_of")
+_AFTER_AS_OF = ("after_as_of", *_LATE_OPT_OUTS)
+_IN_RANGE = tuple(name for name in EVENT_CLASSES if name not in _AFTER_AS_OF)
 
 
 #: Events of a scanned log (a LazyFrame) aggregated at a time. Polars' streaming group-by keeps
@@ -320,8 +328,10 @@ def address_activity(events: pl.DataFrame | pl.LazyFrame, context: EventContext)
     """One row per distinct address of the log (sorted by ``email``), from one streaming pass.
 
     Counts are of events at or before ``as_of`` unless named otherwise: ``events``,
-    ``events_after_as_of``, listkit's classes (``deliveries``, ``human_opens``, ``clicks``, machine
-    opens and clicks, bounces by class, ``complaints``, ``unsubscribes``), the delivery and
+    ``events_after_as_of`` (and ``opt_outs_after_as_of``: unsubscribes, complaints and hard
+    bounces after it), listkit's classes (``deliveries``, ``human_opens``, ``clicks``, machine
+    opens and clicks, bounces by class, ``complaints``, ``unsubscribes``; the last three and
+    their times include opt-outs after ``as_of``, which are never forgotten), the delivery and
     engagement counts of each window, the raw counts of :data:`RAW_COUNTED` (``raw_<type>``, and
     ``recent_<type>`` for the last :data:`RECENT_DAYS` days), the earliest and latest times of
     :data:`EARLIEST_COLUMNS` and :data:`LATEST_COLUMNS`, and the decayed ``engagement_units`` and
@@ -391,8 +401,11 @@ def _in_batches(
 def _event_class() -> pl.Expr:
     """The :data:`EVENT_CLASSES` name of each classified event."""
     kind = pl.col("event")
+    late_opt_out = kind.is_in(["unsubscribe", "complaint"]) | (pl.col("bounce_class") == "hard")
     return (
-        pl.when(~pl.col("in_range"))
+        pl.when(~pl.col("in_range") & late_opt_out)
+        .then(kind.cast(pl.String).replace("bounce", "bounce_hard") + "_after_as_of")
+        .when(~pl.col("in_range"))
         .then(pl.lit("after_as_of"))
         .when(kind == "send")
         .then(pl.when(pl.col("delivery")).then(pl.lit("send_delivery")).otherwise(pl.lit("send")))
@@ -431,23 +444,24 @@ def _spread(by_class: pl.DataFrame, policy: Policy, *, key: str) -> pl.DataFrame
         "last_engagement_at": _HUMAN,
         "last_delivery_at": _DELIVERIES,
         "last_bounce_at": ("bounce_hard", "bounce_soft"),
-        "hard_bounce_at": ("bounce_hard",),
-        "complaint_at": ("complaint",),
-        "unsubscribed_at": ("unsubscribe",),
+        "hard_bounce_at": ("bounce_hard", "bounce_hard_after_as_of"),
+        "complaint_at": ("complaint", "complaint_after_as_of"),
+        "unsubscribed_at": ("unsubscribe", "unsubscribe_after_as_of"),
     }
     counts = {
         "events": _IN_RANGE,
-        "events_after_as_of": ("after_as_of",),
+        "events_after_as_of": _AFTER_AS_OF,
+        "opt_outs_after_as_of": _LATE_OPT_OUTS,
         "deliveries": _DELIVERIES,
         "human_opens": ("open_human",),
         "clicks": ("click_human",),
         "machine_opens": ("open_machine",),
         "machine_clicks": ("click_machine",),
-        "hard_bounces": ("bounce_hard",),
+        "hard_bounces": ("bounce_hard", "bounce_hard_after_as_of"),
         "soft_bounces": ("bounce_soft",),
         "policy_bounces": ("bounce_policy",),
-        "complaints": ("complaint",),
-        "unsubscribes": ("unsubscribe",),
+        "complaints": ("complaint", "complaint_after_as_of"),
+        "unsubscribes": ("unsubscribe", "unsubscribe_after_as_of"),
     }
     return (
         by_class.group_by(key)

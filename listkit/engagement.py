@@ -98,6 +98,7 @@ _SUMMED = (
     *(name for name in FEATURE_COLUMNS if name not in _NOT_SUMMED),
     "engagement_units",
     "delivery_units",
+    "opt_outs_after_as_of",
 )
 
 
@@ -113,9 +114,10 @@ def event_features(
     """Per-mailbox engagement features and score from the event log.
 
     ``mailbox_keys`` maps each raw event ``email`` to its ``mailbox_key`` (events whose address has
-    no key are left out). Events after ``as_of`` are ignored. Returns one row per ``mailbox_key``
-    with an event up to ``as_of``, with :data:`FEATURE_COLUMNS`, sorted by key; "engagement" means
-    a human open or a click.
+    no key are left out). Events after ``as_of`` are ignored, except that unsubscribes, complaints
+    and hard bounces count whatever their date (``opt_outs_after_as_of`` counts those after it).
+    Returns one row per ``mailbox_key`` with an event up to ``as_of`` or an opt-out, with
+    :data:`FEATURE_COLUMNS`, sorted by key; "engagement" means a human open or a click.
     ``context`` and ``activity`` (from :mod:`listkit.activity`, for the same ``as_of`` and
     ``policy``) save passes when the caller has them.
     """
@@ -132,8 +134,9 @@ def event_features(
             **{name: pl.col(name).max() for name in LATEST_COLUMNS},
             **{name: pl.col(name).min() for name in EARLIEST_COLUMNS},
         )
-        .filter(pl.col("events") > 0)
-    )  # mailboxes whose every event came after as_of have no features
+        # Mailboxes whose every event came after as_of have no features, unless they opted out then.
+        .filter((pl.col("events") > 0) | (pl.col("opt_outs_after_as_of") > 0))
+    )
     on = join_key(activity)
     address_keys = addresses.select(on, "mailbox_key")
     latest_times = features.select("mailbox_key", "last_engagement_at", "last_delivery_at")
@@ -159,7 +162,7 @@ def event_features(
             pl.col("deliveries_since_engagement", "soft_bounce_streak").fill_null(0).cast(pl.UInt32),
             score=_score(),
         )
-        .select("mailbox_key", *FEATURE_COLUMNS)
+        .select("mailbox_key", *FEATURE_COLUMNS, "opt_outs_after_as_of")
         .sort("mailbox_key")
     )
 

@@ -375,6 +375,8 @@ def _event_stats(
     return {
         "rows": survey.rows,
         "after_as_of": int(activity["events_after_as_of"].sum()),
+        # Honoured although dated after as_of (they are part of after_as_of too).
+        "opt_outs_after_as_of": int(activity["opt_outs_after_as_of"].sum()),
         "with_invalid_address": int(invalid["events"].sum() + invalid["events_after_as_of"].sum()),
         "for_unknown_addresses": for_unknown,
         "unknown_addresses": unmatched.height,

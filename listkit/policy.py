@@ -21,7 +21,9 @@ from listkit.errors import ConfigError
 class Policy:
     """Thresholds and switches of a run. Defaults are the contract's.
 
-    as_of: scoring date; events after it are ignored. ``None`` means the latest event timestamp.
+    as_of: scoring date: engagement, deliveries and soft bounces after it are ignored, while an
+        unsubscribe, complaint or hard bounce counts whatever its date. ``None`` means the latest
+        event timestamp.
     sunset_days: window before ``as_of`` in which a human open or click must have happened (365).
     sunset_min_deliveries: deliveries in that window before silence counts as inactivity (10), so
         that readers who were barely mailed are not pruned for not answering.

@@ -106,7 +106,8 @@ def event_log_table(result: RunResult) -> pl.DataFrame:
     rows = [
         ("event rows read", stats.get("rows", 0)),
         ("matched to a list row", stats.get("matched_to_list", 0)),
-        ("after as_of (ignored)", stats.get("after_as_of", 0)),
+        ("after as_of (ignored for engagement)", stats.get("after_as_of", 0)),
+        ("of which opt-outs, honoured", stats.get("opt_outs_after_as_of", 0)),
         ("for addresses not on the list", stats.get("for_unknown_addresses", 0)),
         ("addresses not on the list", stats.get("unknown_addresses", 0)),
         ("with an invalid address", stats.get("with_invalid_address", 0)),

@@ -1,0 +1,57 @@
+"""Regression tests for the shapes real senders' data comes in: every opt-out honoured, whatever its form.
+
+Each test feeds a list and an event log as an ESP would export them (CSV text through the readers)
+and checks the contract's suppression promise on the result.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+import listkit
+
+
+def run_csv(subscribers: str, events: str | None = None, **policy) -> listkit.RunResult:
+    """``listkit.run`` on CSV text, as read from files."""
+    log = listkit.read_events(events.encode()) if events is not None else None
+    return listkit.run(listkit.read_subscribers(subscribers.encode()), log, policy=listkit.Policy(**policy))
+
+
+def outcome(result: listkit.RunResult, email: str) -> dict:
+    return result.ledger.filter(pl.col("email") == email).row(0, named=True)
+
+
+LIST = "email,first_name\nana@example.com,Ana\nbo@example.com,Bo\ncy@example.com,Cy\ndee@example.com,Dee\n"
+HISTORY = "".join(
+    f"{who}@example.com,delivered,2026-0{month}-01T10:00:00Z\n{who}@example.com,open,2026-0{month}-01T12:00:00Z\n"
+    for who in ("ana", "bo", "cy", "dee")
+    for month in range(1, 7)
+)
+
+
+def test_opt_outs_after_as_of_are_honoured():
+    late = (
+        "ana@example.com,unsubscribe,2026-07-02T00:00:00Z\n"
+        "bo@example.com,complaint,2026-07-03T00:00:00Z\n"
+        "cy@example.com,hard_bounce,2026-07-04T00:00:00Z\n"
+        "ghost@example.com,unsubscribe,2026-07-05T00:00:00Z\n"  # not on the list
+        "dee@example.com,open,2026-07-05T00:00:00Z\n"  # engagement after as_of still does not count
+    )
+    result = run_csv(LIST, "email,event,timestamp\n" + HISTORY + late, as_of="2026-06-30")
+    assert [outcome(result, f"{w}@example.com")["reasons"] for w in ("ana", "bo", "cy", "dee")] == [
+        "unsubscribed",
+        "complaint",
+        "hard_bounce",
+        "",
+    ]
+    assert outcome(result, "ana@example.com")["evidence"] == "unsubscribed: unsubscribe event on 2026-07-02"
+    assert outcome(result, "dee@example.com")["human_opens"] == 6
+    suppressed = dict(result.suppression.iter_rows())
+    assert suppressed == {
+        "ana@example.com": "unsubscribed",
+        "bo@example.com": "complaint",
+        "cy@example.com": "hard_bounce",
+        "ghost@example.com": "unsubscribed",
+    }
+    assert result.summary()["events"]["opt_outs_after_as_of"] == 4
+    assert result.summary()["events"]["after_as_of"] == 5
