@@ -32,7 +32,7 @@ event_rows = st.lists(
         {
             "email": st.sampled_from(ADDRESSES),
             "event": st.sampled_from(["delivered", "open", "click", "bounce", "complaint", "unsubscribe"]),
-            # Hours before as_of; negative ones are after it and must be ignored.
+            # Hours before as_of; negative ones are after it and must be ignored (opt-outs aside).
             "hours": st.integers(min_value=-200, max_value=500 * 24),
             "machine_open": st.booleans(),
             "bounce": st.sampled_from(["hard", "soft", "policy"]),
@@ -65,13 +65,24 @@ def as_events(drawn: list[dict]) -> pl.DataFrame:
     return frame(rows)
 
 
-def reference(events: pl.DataFrame) -> dict[str, dict]:
-    """The features, computed the plain way: one mailbox at a time, event by event."""
-    result = {}
-    for (email,), group in events.filter(pl.col("timestamp") <= AS_OF).group_by("email"):
-        rows = group.sort("timestamp").to_dicts()
+OPT_OUTS = (("bounce", "hard", None), ("complaint", None, None), ("unsubscribe", None, None))
 
-        def times(*kinds: str, rows: list[dict] = rows) -> list[datetime]:
+
+def reference(events: pl.DataFrame) -> dict[str, dict]:
+    """The features, computed the plain way: one mailbox at a time, event by event.
+
+    Events after as_of are ignored, except opt-outs: those count whatever their date.
+    """
+    result = {}
+    for (email,), group in events.group_by("email"):
+        everything = group.sort("timestamp").to_dicts()
+        rows = [r for r in everything if r["timestamp"] <= AS_OF]
+        late = [r for r in everything if r["timestamp"] > AS_OF]
+        late_opt_outs = [r for r in late if (r["event"], r["bounce_type"], r["machine_open"]) in OPT_OUTS]
+        if not rows and not late_opt_outs:
+            continue
+
+        def times(*kinds: tuple, rows: list[dict] = rows) -> list[datetime]:
             return [
                 r["timestamp"] for r in rows if (r["event"], r["bounce_type"], r["machine_open"]) in kinds
             ]
@@ -87,11 +98,12 @@ def reference(events: pl.DataFrame) -> dict[str, dict]:
             "human_opens": len(times(("open", None, False))),
             "machine_opens": len(times(("open", None, True))),
             "clicks": len(times(("click", None, None))),
-            "hard_bounces": len(times(("bounce", "hard", None))),
+            "hard_bounces": len(times(("bounce", "hard", None), rows=everything)),
             "soft_bounces": len(soft),
             "policy_bounces": sum(1 for r in rows if r["event"] == "bounce" and r["smtp_status"]),
-            "complaints": len(times(("complaint", None, None))),
-            "unsubscribes": len(times(("unsubscribe", None, None))),
+            "complaints": len(times(("complaint", None, None), rows=everything)),
+            "unsubscribes": len(times(("unsubscribe", None, None), rows=everything)),
+            "opt_outs_after_as_of": len(late_opt_outs),
             "last_engagement_at": last_engagement,
             "last_delivery_at": last_delivery,
             "deliveries_90d": sum(1 for t in delivered if AS_OF - t < timedelta(days=90)),
