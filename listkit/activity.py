@@ -509,10 +509,11 @@ def sequence_counts(
     ``last_engagement_at`` and ``last_delivery_at``. Returns per address (``on``):
     ``deliveries_since_engagement`` (deliveries after the mailbox's last engagement) and
     ``soft_bounce_streak`` (soft bounces after its last delivery: a delivery ends a streak); and
-    every hard or soft bounce with ``on``, ``timestamp``, ``smtp_status`` and ``bounce_class`` (a
-    small subset of the log).
+    every hard bounce and every soft one up to ``as_of`` with ``on``, ``timestamp``, ``in_range``,
+    ``smtp_status`` and ``bounce_class`` (a small subset of the log).
     """
-    soft = pl.col("bounce_class") == "soft"
+    soft = pl.col("in_range") & (pl.col("bounce_class") == "soft")
+    hard = pl.col("bounce_class") == "hard"
 
     def after(column: str) -> pl.Expr:
         return pl.col("timestamp") > pl.col(column).fill_null(EPOCH)
@@ -536,8 +537,9 @@ def sequence_counts(
     )
     bounces = (
         classified_events(events, context)
-        .filter(pl.col("bounce_class").is_in(["hard", "soft"]))
-        .select(_kept(on), "timestamp", interned("smtp_status"), interned("bounce_class"))
+        # Hard bounces whatever their date (they are never forgotten), soft ones up to as_of.
+        .filter(hard | soft)
+        .select(_kept(on), "timestamp", "in_range", interned("smtp_status"), interned("bounce_class"))
         .collect(engine="streaming")
         .with_columns(pl.col(pl.Categorical).cast(pl.String))
     )

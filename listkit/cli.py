@@ -145,6 +145,8 @@ def _run(args: argparse.Namespace) -> int:
         },
         report=not args.no_report,
     )
+    for warning in result.warnings:
+        print(f"listkit: warning: {warning.message}", file=sys.stderr)
     print(repr(result))
     segments = sorted(str(p) for name, p in written.items() if name.startswith("segments/"))
     print(f"ledger:      {args.out / 'ledger.csv'}")

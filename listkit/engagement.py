@@ -151,7 +151,7 @@ def event_features(
         bounces.join(address_keys, on=on)
         .group_by("mailbox_key")
         .agg(
-            last_bounce_status=_latest_status(pl.lit(True)),
+            last_bounce_status=_latest_status(pl.col("in_range")),
             hard_bounce_status=_latest_status(pl.col("bounce_class") == "hard"),
         )
     )

@@ -132,6 +132,7 @@ def _manifest(
         },
         "counts": result.summary(),
         "compliance": result.compliance.to_dicts(),
+        "warnings": [warning.to_dict() for warning in result.warnings],
         "package_versions": _package_versions(),
         "reference_lists": reference_versions(),
         "files": {name: _sha256(folder / name) for name in sorted(written)},

@@ -25,8 +25,12 @@ class Policy:
         unsubscribe, complaint or hard bounce counts whatever its date. ``None`` means the latest
         event timestamp.
     sunset_days: window before ``as_of`` in which a human open or click must have happened (365).
-    sunset_min_deliveries: deliveries in that window before silence counts as inactivity (10), so
-        that readers who were barely mailed are not pruned for not answering.
+    sunset_min_deliveries: deliveries since the last human open or click (or ever, for a reader
+        who never engaged) before silence counts as inactivity (10), so that readers who were
+        barely mailed are not pruned for not answering. Counted since the last engagement rather
+        than inside the window (HubSpot's graymail rule counts 11 unengaged sends; Klaviyo's sunset
+        asks for 10 mails received in 180 days): a window shorter than 10 sends at the list's
+        sending rate then still prunes, after 10 mails ignored, instead of never.
     soft_bounce_limit: soft bounces in a row, with no delivery after them, that prune (3).
     prune_role_accounts: prune role addresses (info@, sales@...); ``False`` keeps them with a warning.
     prune_typo_domains: prune addresses on a likely-misspelt domain; ``False`` keeps them with a warning.

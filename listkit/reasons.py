@@ -155,13 +155,16 @@ REASONS: tuple[Reason, ...] = (
         ),
     ),
     Reason(
-        "inactive", True, "engagement", "no human open or click in the sunset window despite regular mail",
-        condition=lambda policy: (pl.col("deliveries_in_window") >= policy.sunset_min_deliveries)
-        & (pl.col("engagements_in_window") == 0),
+        "inactive", True, "engagement",
+        "no human open or click in the sunset window, and enough mails ignored since the last one",
+        condition=lambda policy: (pl.col("engagements_in_window") == 0)
+        & (pl.col("deliveries_since_engagement") >= policy.sunset_min_deliveries),
         evidence=_text(
-            pl.col("deliveries_in_window").cast(pl.String),
-            " deliveries in the window and no human open or click since ",
-            pl.coalesce(_day("last_engagement_at"), pl.lit("ever")),
+            pl.col("deliveries_since_engagement").cast(pl.String), " deliveries ",
+            pl.when(pl.col("last_engagement_at").is_null())
+            .then(pl.lit("and never a human open or click"))
+            .otherwise(_text("since the last human open or click on ", _day("last_engagement_at"))),
+            ", none in the window",
         ),
     ),
     Reason(

@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from listkit.changes import change_counts
+from listkit.diagnostics import RunWarning
 from listkit.policy import Policy
 from listkit.reasons import FUNNEL, REASON_CODES, REASONS, pruning_reasons
 
@@ -35,6 +36,8 @@ class RunResult:
     segment_profiles: one row per segment describing its readers (:func:`listkit.segments.profile`).
     changes: per address, what changed since the previous run (:func:`listkit.changes.changes`;
         ``None`` without a previous run).
+    warnings: what the analyst must know about the run (:class:`listkit.diagnostics.RunWarning`):
+        rules that cannot fire on this data, input that was not understood.
     """
 
     ledger: pl.DataFrame
@@ -46,6 +49,7 @@ class RunResult:
     compliance: pl.DataFrame = field(default_factory=pl.DataFrame)
     segment_profiles: pl.DataFrame = field(default_factory=pl.DataFrame)
     changes: pl.DataFrame | None = None
+    warnings: tuple[RunWarning, ...] = ()
 
     def segments(self) -> dict[str, pl.DataFrame]:
         """Kept rows per segment, in the shape sending tools import (``email`` is the normalised address)."""
@@ -124,6 +128,7 @@ class RunResult:
             "as_of": self.as_of.isoformat(),
             "passthrough": list(self.passthrough),
             "event_stats": self.event_stats,
+            "warnings": [warning.to_dict() for warning in self.warnings],
         }
         (folder / "result.json").write_text(json.dumps(meta), encoding="utf-8")
 
@@ -144,6 +149,7 @@ class RunResult:
             changes=pl.read_parquet(folder / "changes.parquet")
             if (folder / "changes.parquet").exists()
             else None,
+            warnings=tuple(RunWarning(**warning) for warning in meta["warnings"]),
         )
 
     def __repr__(self) -> str:
@@ -155,4 +161,5 @@ class RunResult:
             f"keep={summary['outcome']['keep']:,}, prune={summary['outcome']['prune']:,}, "
             f"suppression={summary['suppression_rows']:,})\n"
             f"  reasons:  {reasons or 'none'}\n  segments: {segments or 'none'}"
+            + "".join(f"\n  warning:  {warning.message}" for warning in self.warnings)
         )

@@ -324,6 +324,7 @@ class SyntheticData:
       ``typo_of`` (the intended address), ``duplicate_of`` (an earlier ``source_row`` of the same mailbox),
       ``duplicate_kind``, ``disposable``, ``role``, ``idn``, ``placeholder_name``, ``formula_cell``,
       ``policy_block`` (a 5.7.1 bounce, not a mailbox fault), ``deliveries_365d``, ``human_engagements_365d``,
+      ``deliveries_since_engagement``,
       ``expected_reasons`` (``;``-joined contract codes under the default policy at ``as_of``, derived from
       the generated events) and ``expected_outcome``. Duplicates share their original's mailbox facts.
     """
@@ -393,16 +394,20 @@ def synthesize(
         return np.bincount(ev["sub"][mask], minlength=size)[owner]
 
     window = ev["ts"] >= now - 365 * _DAY
+    human = ((code == 2) & (ev["machine"] == 0)) | (code == 3)
+    last_human = np.full(size, -1, np.int64)
+    np.maximum.at(last_human, ev["sub"][human], ev["ts"][human])
     facts = {  # hard: bounce_type hard, or a 5.1.x / 5.2.1 status when the type is empty
         "deliveries_365d": per_mailbox((code == 1) & window),
         "unsub": per_mailbox(code == 6) > 0,
-        "human_engagements_365d": per_mailbox((((code == 2) & (ev["machine"] == 0)) | (code == 3)) & window),
+        "human_engagements_365d": per_mailbox(human & window),
+        "deliveries_since_engagement": per_mailbox((code == 1) & (ev["ts"] > last_human[ev["sub"]])),
         "complaint": per_mailbox(code == 5) > 0,
         "hard": per_mailbox((code == 4) & ((ev["btype"] == 1) | (smtp > 0) & (smtp < _SMTP_AT["full"]))) > 0,
         "policy_block": per_mailbox((code == 4) & (smtp >= _SMTP_AT["policy"])) > 0,
         "streak": streak[owner],
     }
-    del code, smtp, window
+    del code, smtp, window, human
     status = np.zeros(size, np.int8)  # what the ESP already knows; duplicates share their original's
     status[(p == _P["unsubscriber"]) & facts["unsub"] & (rng.random(size) < 0.6)] = 1
     status[facts["complaint"] & (rng.random(size) < 0.5)] = 1
@@ -884,7 +889,7 @@ def _list_frames(
         "complaint": pl.col("complaint"),
         "hard_bounce": pl.col("hard") | has_status("cleaned"),
         "soft_bounce_repeated": pl.col("streak") >= 3,
-        "inactive": (pl.col("deliveries_365d") >= 10) & (pl.col("human_engagements_365d") == 0),
+        "inactive": (pl.col("deliveries_since_engagement") >= 10) & (pl.col("human_engagements_365d") == 0),
     }
     codes = [pl.when(c).then(pl.lit(k)) for k, c in reasons.items()]
     t = t.with_columns(expected_reasons=pl.concat_str(codes, separator=";", ignore_nulls=True))
@@ -906,6 +911,7 @@ def _list_frames(
         "policy_block",
         "deliveries_365d",
         "human_engagements_365d",
+        "deliveries_since_engagement",
         "expected_reasons",
         expected_outcome=pl.when(pl.col("expected_reasons") == "")
         .then(pl.lit("keep"))

@@ -6,7 +6,11 @@ and checks the contract's suppression promise on the result.
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
+import pytest
+from conftest import SAMPLE, run_cli
 
 import listkit
 
@@ -55,3 +59,34 @@ def test_opt_outs_after_as_of_are_honoured():
     }
     assert result.summary()["events"]["opt_outs_after_as_of"] == 4
     assert result.summary()["events"]["after_as_of"] == 5
+
+
+@pytest.fixture(scope="module")
+def sample_result_180() -> listkit.RunResult:
+    """The README's example policy on the bundled sample."""
+    policy = listkit.Policy(sunset_days=180)
+    return listkit.run_files(SAMPLE / "subscribers.csv", SAMPLE / "events.csv", policy=policy)
+
+
+def test_a_short_sunset_window_still_prunes_the_silent_on_a_monthly_list(sample_result_180):
+    # The sample is mailed about monthly: 10 deliveries never fit in 180 days, so the floor counts the
+    # deliveries since the last human open or click instead (HubSpot's graymail rule does the same).
+    inactive = sample_result_180.ledger.filter(pl.col("reasons").str.contains("inactive"))
+    assert inactive.height > 100
+    assert (inactive["deliveries_in_window"] < 10).all()
+    assert inactive["evidence"].str.contains(r"inactive: \d+ deliveries (since|and never)").all()
+    assert not sample_result_180.warnings
+
+
+def test_a_delivery_floor_no_one_reaches_is_said_with_its_numbers(tmp_path, capsys):
+    out = tmp_path / "out"
+    status = run_cli("run", "--subscribers", SAMPLE / "subscribers.csv", "--events", SAMPLE / "events.csv",
+                     "--out", out, "--sunset-min-deliveries", "50", "--no-report")  # fmt: skip
+    assert status == 0
+    err = capsys.readouterr().err
+    assert err.startswith("listkit: warning: no row can be pruned as inactive: sunset_min_deliveries is 50")
+    assert "received more than 20 deliveries" in err and err.count("\n") == 1
+    manifest = json.loads((out / "manifest.json").read_text())
+    [warning] = manifest["warnings"]
+    assert warning["code"] == "inactive_unreachable" and warning["details"]["most_deliveries"] == 20
+    assert manifest["counts"]["reason"]["inactive"] == 0

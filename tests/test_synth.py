@@ -51,11 +51,15 @@ def facts(data: SyntheticData) -> pl.DataFrame:
     )
     human = ((pl.col("event") == "open") & ~pl.col("machine_open")) | (pl.col("event") == "click")
     last_delivery = pl.col("timestamp").filter(pl.col("event") == "delivered").max()
+    last_human = pl.col("timestamp").filter(human).max()
     soft = (pl.col("event") == "bounce") & pl.col("smtp_status").str.contains(r"\b4\.\d")
     return ev.group_by("mailbox").agg(
         deliveries_365d=((pl.col("event") == "delivered") & pl.col("recent")).sum(),
         human_365d=(human & pl.col("recent")).sum(),
         human=human.sum(),
+        since_engagement=(
+            (pl.col("event") == "delivered") & (pl.col("timestamp") > last_human.fill_null(""))
+        ).sum(),
         soft_after_delivery=(soft & (pl.col("timestamp") > last_delivery.fill_null(""))).sum(),
         machine_opens=(pl.col("event") == "open").filter(pl.col("machine_open")).sum(),
     )
@@ -63,7 +67,9 @@ def facts(data: SyntheticData) -> pl.DataFrame:
 
 def _with_facts(data: SyntheticData, facts: pl.DataFrame) -> pl.DataFrame:
     return data.truth.join(facts, on="mailbox", how="left", maintain_order="left").with_columns(
-        pl.col("deliveries_365d_right", "human_365d", "human", "soft_after_delivery").fill_null(0)
+        pl.col(
+            "deliveries_365d_right", "human_365d", "human", "soft_after_delivery", "since_engagement"
+        ).fill_null(0)
     )
 
 
@@ -138,7 +144,8 @@ def test_truth_agrees_with_the_events(data: SyntheticData, facts: pl.DataFrame) 
     assert t["deliveries_365d"].equals(t["deliveries_365d_right"], check_names=False)
     assert t["human_engagements_365d"].equals(t["human_365d"], check_names=False)
     reasons = t["expected_reasons"].str.split(";")
-    inactive = (t["deliveries_365d"] >= 10) & (t["human_365d"] == 0)
+    assert t["deliveries_since_engagement"].equals(t["since_engagement"], check_names=False)
+    inactive = (t["since_engagement"] >= 10) & (t["human_365d"] == 0)
     assert reasons.list.contains("inactive").equals(inactive, check_names=False)
     streak = t["soft_after_delivery"] >= 3
     assert reasons.list.contains("soft_bounce_repeated").equals(streak, check_names=False)
