@@ -72,6 +72,14 @@ def headline(result: RunResult) -> str:
     )
 
 
+def warnings_text(result: RunResult) -> str:
+    """The run's warnings as a Markdown list under a heading (empty when there are none)."""
+    if not result.warnings:
+        return ""
+    items = "\n".join(f"- **{html.escape(w.code)}**: {html.escape(w.message)}" for w in result.warnings)
+    return f"### Warnings\n\n{items}"
+
+
 def reasons_table(result: RunResult) -> pl.DataFrame:
     """Rows per reason code, with what it means and whether it prunes under this run's policy."""
     pruning = set(pruning_reasons(result.policy))
