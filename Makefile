@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= out/sample
 
-.PHONY: setup sample test lint lab bench clean
+.PHONY: setup test-tools sample test lint lab bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { \
@@ -26,7 +26,14 @@ setup: $(VENV)/.installed
 sample: setup
 	$(BIN)/listkit run --subscribers data/sample/subscribers.csv --events data/sample/events.csv --out $(OUT)
 
-test: setup
+# The DNS tests run a real dnsmasq on loopback: installed from Debian's packages when missing (as root).
+test-tools:
+	@command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dnsmasq-base >/dev/null; \
+	  else echo "make: the DNS tests need dnsmasq; install your distribution's dnsmasq-base package" >&2; exit 1; fi; }
+
+test: setup test-tools
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
