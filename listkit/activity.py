@@ -61,8 +61,9 @@ MACHINE_AGENT_PATTERN = (
 WINDOWS_DAYS = (30, 90, 180, 365)
 #: The recent period of the provider compliance table.
 RECENT_DAYS = 30
-#: Event types the compliance table counts as they are in the log (before listkit's classes).
-RAW_COUNTED = ("send", "delivered", "bounce", "complaint", "unsubscribe")
+#: What the compliance table counts: event types as they are in the log (before listkit's
+#: classes), and ``block``, the bounces that were reputation or policy blocks.
+RAW_COUNTED = ("send", "delivered", "bounce", "block", "complaint", "unsubscribe")
 
 #: Per-address columns whose mailbox value is the earliest, the latest, or the sum of its addresses'.
 EARLIEST_COLUMNS = ("first_event_at", "first_engagement_at")
@@ -431,6 +432,7 @@ def _spread(by_class: pl.DataFrame, policy: Policy, *, key: str) -> pl.DataFrame
         "send": ("send", "send_delivery"),
         "delivered": ("delivered",),
         "bounce": ("bounce_hard", "bounce_soft", "bounce_policy"),
+        "block": ("bounce_policy",),
         "complaint": ("complaint",),
         "unsubscribe": ("unsubscribe",),
     }

@@ -27,6 +27,10 @@ PERIODS = ("last 30 days", "all history")
 COMPLAINT_LIMIT = 0.003
 #: Complaint rate the providers advise staying below.
 COMPLAINT_TARGET = 0.001
+#: Reputation or policy blocks in the recent period worth a warning: at least this share of a
+#: provider's deliveries, and at least ``BLOCK_ALERT_MIN`` of them (fewer say little).
+BLOCK_ALERT_RATE = 0.01
+BLOCK_ALERT_MIN = 5
 
 
 def domain_of(email: pl.Expr) -> pl.Expr:
@@ -61,7 +65,9 @@ def compliance_table(activity: pl.DataFrame) -> pl.DataFrame:
 
     Returns 12 rows, providers in :data:`PROVIDER_ORDER` then ``all``, each with the periods of
     :data:`PERIODS`; rates are floats, null without deliveries. Bounces are all bounce events (hard,
-    soft and policy).
+    soft and policy); ``blocks`` are those a receiving server gave for the sender's reputation or
+    policy (blocklisted IP, authentication, content), which say nothing about the address and
+    never prune it, but are what a provider's filtering looks like from the sender's side.
     """
     # Domains and providers are derived once per distinct address rather than once per event.
     counts = activity.group_by(provider=group_of(domain_of(pl.col("email")))).agg(
@@ -95,6 +101,7 @@ def compliance_table(activity: pl.DataFrame) -> pl.DataFrame:
         .with_columns(
             complaint_rate=_rate("complaint"),
             bounce_rate=_rate("bounce"),
+            block_rate=_rate("block"),
             unsubscribe_rate=_rate("unsubscribe"),
         )
         .select(
@@ -105,6 +112,8 @@ def compliance_table(activity: pl.DataFrame) -> pl.DataFrame:
             "complaint_rate",
             pl.col("bounce").alias("bounces"),
             "bounce_rate",
+            pl.col("block").alias("blocks"),
+            "block_rate",
             pl.col("unsubscribe").alias("unsubscribes"),
             "unsubscribe_rate",
             complaint_status(pl.col("complaint_rate"), pl.col("deliveries")).alias("complaint_status"),

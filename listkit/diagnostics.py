@@ -12,9 +12,10 @@ from typing import Any
 
 import polars as pl
 
+from listkit.compliance import BLOCK_ALERT_MIN, BLOCK_ALERT_RATE, PERIODS
 from listkit.policy import Policy
 
-__all__ = ["RunWarning", "sunset_warnings"]
+__all__ = ["RunWarning", "reputation_warnings", "sunset_warnings"]
 
 
 @dataclass(frozen=True)
@@ -63,3 +64,31 @@ def sunset_warnings(rows: pl.DataFrame, policy: Policy) -> list[RunWarning]:
         "median_deliveries": median,
     }
     return [RunWarning("inactive_unreachable", message, details)]
+
+
+def reputation_warnings(compliance: pl.DataFrame) -> list[RunWarning]:
+    """Warn when receiving servers blocked much mail for reputation or policy in the last 30 days.
+
+    Much: at least :data:`~listkit.compliance.BLOCK_ALERT_MIN` blocks and
+    :data:`~listkit.compliance.BLOCK_ALERT_RATE` of a provider's deliveries.
+    ``compliance`` is :func:`listkit.compliance.compliance_table`'s result. Blocks never prune an
+    address (the address is fine; the sender is not trusted), so they must be said aloud.
+    """
+    recent = compliance.filter((pl.col("period") == PERIODS[0]) & (pl.col("provider") != "all"))
+    alert = (pl.col("blocks") >= BLOCK_ALERT_MIN) & (pl.col("block_rate").fill_null(1.0) >= BLOCK_ALERT_RATE)
+    blocked = recent.filter(alert).sort("blocks", "provider", descending=[True, False])
+    if blocked.is_empty():
+        return []
+    parts = [
+        f"{row['provider']} {row['blocks']:,}"
+        + (f" ({row['block_rate']:.1%} of deliveries)" if row["block_rate"] is not None else "")
+        for row in blocked.iter_rows(named=True)
+    ]
+    message = (
+        f"receiving servers blocked mail for reputation or policy reasons in the {PERIODS[0]}: "
+        f"{', '.join(parts)}; those addresses are not pruned; check the sending IP's and domain's "
+        "reputation and their SPF, DKIM and DMARC"
+    )
+    details = {row["provider"]: {"blocks": row["blocks"], "block_rate": row["block_rate"]}
+               for row in blocked.iter_rows(named=True)}  # fmt: skip
+    return [RunWarning("reputation_blocks", message, details)]

@@ -17,7 +17,7 @@ from listkit.activity import LogSurvey, address_activity, event_context, survey_
 from listkit.addresses import check_addresses
 from listkit.changes import changes, load_previous
 from listkit.compliance import compliance_table
-from listkit.diagnostics import sunset_warnings
+from listkit.diagnostics import reputation_warnings, sunset_warnings
 from listkit.domains import apply_suggestions, check_mx
 from listkit.engagement import event_features, last_engagement_by_address
 from listkit.errors import InputError
@@ -114,7 +114,8 @@ def run(
     )
     rows = _with_address_engagement(rows, activity, event_keys)
     flagged = flag(rows, policy=policy)
-    warnings = sunset_warnings(flagged, policy)
+    compliance = compliance_table(activity)
+    warnings = sunset_warnings(flagged, policy) + reputation_warnings(compliance)
     kept = flagged["outcome"] == "keep"
     # previous_profiles (an earlier run's segment_profiles.csv) keeps segment names on the same readers.
     segment_names, segment_profiles = segment(
@@ -142,7 +143,7 @@ def run(
             if feedback is not None
             else {}
         ),
-        compliance=compliance_table(activity),
+        compliance=compliance,
         segment_profiles=segment_profiles,
         warnings=tuple(warnings),
     )

@@ -103,8 +103,8 @@ def segment_table(result: RunResult) -> pl.DataFrame:
 def compliance_table(result: RunResult) -> pl.DataFrame:
     """Complaint, bounce and unsubscribe rates per mailbox provider against Google's and Yahoo's limits."""
     return result.compliance.select(
-        "provider", "period", "deliveries", "complaints", "complaint_rate", "bounce_rate", "unsubscribe_rate",
-        "complaint_status",
+        "provider", "period", "deliveries", "complaints", "complaint_rate", "bounce_rate", "block_rate",
+        "unsubscribe_rate", "complaint_status",
     )  # fmt: skip
 
 

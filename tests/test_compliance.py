@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from listkit.compliance import PERIODS, PROVIDER_ORDER, provider_compliance
+from listkit.diagnostics import reputation_warnings
 from listkit.providers import group_of
 from listkit.schema import EVENT_COLUMNS
 
@@ -81,7 +82,7 @@ def test_rows_columns_and_order(report):
     ]
     assert report.columns == [
         "provider", "period", "deliveries", "complaints", "complaint_rate", "bounces", "bounce_rate",
-        "unsubscribes", "unsubscribe_rate", "complaint_status", "deliveries_from",
+        "blocks", "block_rate", "unsubscribes", "unsubscribe_rate", "complaint_status", "deliveries_from",
     ]  # fmt: skip
     assert report.schema["complaint_rate"] == pl.Float64 and report.schema["deliveries"] == pl.Int64
 
@@ -148,3 +149,23 @@ def test_empty_log_and_naive_as_of():
     assert empty.height == 12
     assert set(empty["complaint_status"]) == {"no deliveries"}
     assert empty["deliveries"].sum() == 0
+
+
+def test_reputation_blocks_are_counted_apart_and_said_aloud():
+    spec = [("a@hotmail.com", "delivered", RECENT, 400), ("b@gmail.com", "delivered", RECENT, 400)]
+    events = _events([*spec, ("a@hotmail.com", "bounce", RECENT, 6), ("b@gmail.com", "bounce", RECENT, 2)])
+    events = events.with_columns(
+        smtp_status=pl.when(pl.col("event") == "bounce").then(
+            pl.lit(
+                "550 5.7.1 Unfortunately, messages from [203.0.113.9] weren't sent. Our servers blocked it"
+            )
+        )
+    )
+    table = provider_compliance(events, as_of=AS_OF)
+    microsoft = _row(table, "Microsoft", "last 30 days")
+    assert (microsoft["bounces"], microsoft["blocks"]) == (6, 6)
+    assert microsoft["block_rate"] == pytest.approx(0.015)
+    [warning] = reputation_warnings(table)  # Gmail's 2 blocks (0.5%) are too few to warn about
+    assert warning.code == "reputation_blocks" and list(warning.details) == ["Microsoft"]
+    assert "Microsoft 6 (1.5% of deliveries)" in warning.message
+    assert reputation_warnings(provider_compliance(_events(spec), as_of=AS_OF)) == []
