@@ -86,13 +86,14 @@ def run(
         )
     # A frame stays a frame (aggregated whole); a LazyFrame is streamed in slices.
     events = events if events is not None else pl.DataFrame(schema=EVENT_COLUMNS)
-    if feedback is not None:
-        found = feedback.events if isinstance(events, pl.DataFrame) else feedback.events.lazy()
-        events = pl.concat([events, found], how="diagonal")
+    found = feedback.events if feedback is not None else pl.DataFrame(schema=EVENT_COLUMNS)
     # The log is read in a fixed number of streaming passes (see listkit.activity); everything
     # after them works on one row per address or per mailbox.
-    survey = survey_events(events)
+    survey = survey_events(_with_feedback(events, found))
     as_of = _resolve_as_of(policy, subscribers, survey)
+    # Feedback mail with no date at all counts as of the run: a complaint is never dropped for want
+    # of a date (as_of is the latest event unless set, so this changes no other date).
+    events = _with_feedback(events, found.with_columns(pl.col("timestamp").fill_null(as_of)))
     context = event_context(events, as_of=as_of, policy=policy, survey=survey)
     activity = address_activity(events, context)
     event_keys = event_mailbox_keys(activity["email"])
@@ -147,6 +148,13 @@ def run(
         segment_profiles=segment_profiles,
         warnings=tuple(warnings),
     )
+
+
+def _with_feedback(events: pl.DataFrame | pl.LazyFrame, found: pl.DataFrame) -> pl.DataFrame | pl.LazyFrame:
+    """The event log with the events read from feedback mail (a LazyFrame stays lazy)."""
+    if found.is_empty():
+        return events
+    return pl.concat([events, found if isinstance(events, pl.DataFrame) else found.lazy()], how="diagonal")
 
 
 def validate(subscribers: pl.DataFrame, *, policy: Policy | None = None) -> pl.DataFrame:
