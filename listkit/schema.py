@@ -67,14 +67,14 @@ SUBSCRIBER_ALIASES: dict[str, tuple[str, ...]] = {
 #: ``RecordType`` or ``action`` column it is a subtype column (SendGrid, Postmark, Mailchimp activity).
 # fmt: off
 EVENT_ALIASES: dict[str, tuple[str, ...]] = {
-    "email": ("email", "recipient", "Email", "email_address", "Email Address", "to"),
+    "email": ("email", "recipient", "Email", "email_address", "Email Address", "rcpt_to", "to"),
     "event": (
         "event", "event_type", "eventType", "notificationType", "RecordType", "eventName", "metric",
         "Metric Name", "action", "type",
     ),
     "timestamp": (
         "timestamp", "time", "event_time", "Timestamp", "ts_event", "date", "datetime", "created_at",
-        "createdAt", "created", "ts",
+        "createdAt", "created", "fired_at", "ReceivedAt", "ts",
     ),
     "campaign": (
         "campaign", "campaign_id", "Campaign", "campaignId", "message_id", "MessageID", "sg_message_id",
@@ -82,7 +82,7 @@ EVENT_ALIASES: dict[str, tuple[str, ...]] = {
     "bounce_type": ("bounce_type", "bounceType", "Bounce Type", "severity"),
     "smtp_status": (
         "smtp_status", "status", "Status", "diagnostic_code", "diagnosticCode", "raw_reason",
-        "delivery-status.message", "delivery-status", "reason", "Details",
+        "delivery-status.message", "delivery-status", "diag", "bounce_reason", "reason", "Details",
     ),
     "user_agent": ("user_agent", "useragent", "User Agent", "userAgent"),
     "machine_open": ("machine_open", "sg_machine_open", "is_machine_open", "Apple Privacy Open"),
@@ -246,8 +246,9 @@ EVENT_VOCABULARY: dict[str, dict[str, Meaning]] = {
         "Email Bounced": _BOUNCE, "Email Marked as Spam": _COMPLAINT, "Email Unsubscribed": _UNSUBSCRIBE,
         "Email Suppressed": _SUPPRESSED, "Email Failed": _IGNORED,
     },
-    # listmonk bounce records (type hard, soft, complaint): listmonk.app/docs/bounces/
-    "listmonk": {"hard": _HARD, "soft": _SOFT, "complaint": _COMPLAINT, "unsubscribe": _UNSUBSCRIBE},
+    # listmonk bounce records (type hard, soft, complaint): listmonk.app/docs/bounces/ (an unsubscribe is
+    # a subscription status there, in STATUS_VOCABULARY).
+    "listmonk": {"hard": _HARD, "soft": _SOFT, "complaint": _COMPLAINT},
 }
 # fmt: on
 
