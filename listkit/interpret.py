@@ -53,17 +53,27 @@ TIME_HINT = "use ISO-8601 (2024-03-01T10:00:00Z), 'YYYY-MM-DD HH:MM:SS' (taken a
 _RANKED = ("unknown", "bounce", "unsubscribe", "complaint")
 _RAISED = ("unsubscribe", "complaint")  # subtypes may only raise these, never lower them
 _NAME_DTYPE = pl.Struct(
-    {"event": pl.String, "severity": pl.Int8, "machine": pl.Boolean, "decided": pl.Boolean}
+    {
+        "event": pl.String,
+        "rank": pl.Int8,
+        "severity": pl.Int8,
+        "machine": pl.Boolean,
+        "decided": pl.Boolean,
+        "raised": pl.Boolean,
+    }
 )
+_HELPER = "__listkit_meaning_"  # prefix of the helper columns event_meaning adds
 _SUBTYPE_DTYPE = pl.Struct({"rank": pl.Int8, "severity": pl.Int8})
 _SEVERITY = {"soft": 1, "block": 2, "hard": 3}
 assert set(_SEVERITY) == set(BOUNCE_VERDICTS)
 _NAMES = {
     key: {
         "event": meaning.event,
+        "rank": _RANKED.index(meaning.event) if meaning.event in _RANKED else None,
         "severity": _SEVERITY.get(meaning.verdict),
         "machine": meaning.machine,
         "decided": meaning.decided_by_subtype or meaning.event == "bounce",
+        "raised": meaning.event in _RAISED,
     }
     for key, meaning in EVENT_MEANINGS.items()
 }
@@ -153,52 +163,60 @@ def lookup(source: pl.Expr, keys: pl.Series, values: pl.Series, dtype: pl.DataTy
     return result
 
 
-def event_meaning(headers: list[str], found: Mapping[str, int], mapped: Mapper) -> dict[str, pl.Expr]:
+def event_meaning(
+    headers: list[str], found: Mapping[str, int], mapped: Mapper
+) -> tuple[list[dict[str, pl.Expr]], dict[str, pl.Expr]]:
     """Expressions for the canonical ``event``, ``bounce_type`` and ``machine_open`` of an event log.
 
     ``found`` is :func:`resolve_headers`' answer; every subtype column present is read except the one
     that holds the event name. Unknown and empty names give ``unknown``; ``bounce_type`` is null but
     on bounces; ``machine_open`` is the ESP's flag, and true for the opens its name marks as a
-    machine's (Brevo's proxy opens). All elementwise: they stream.
+    machine's (Brevo's proxy opens). Returns helper columns to add in order (``with_columns``, one
+    step after the other: each mapping then runs once per row, not once per use) and the three
+    canonical expressions over them. All elementwise: they stream.
     """
-    name = mapped(found["event"], _NAMES, _NAME_DTYPE)
-    base = name.struct.field("event")
+    name = pl.col(f"{_HELPER}name")
     subtypes = [
         mapped(index, _SUBTYPES[key], _SUBTYPE_DTYPE)
         for index, key in enumerate(vocabulary_keys(headers))
         if key in _SUBTYPES and index != found["event"]
     ]
-    decided_rank = pl.max_horizontal(*(s.struct.field("rank") for s in subtypes)) if subtypes else None
-    severity = pl.max_horizontal(
-        name.struct.field("severity"), *(s.struct.field("severity") for s in subtypes)
-    )
-    event = base
-    if decided_rank is not None:
-        base_rank = pl.lit(None, dtype=pl.Int8)
-        for rank, ranked in enumerate(_RANKED):
-            base_rank = pl.when(base == ranked).then(pl.lit(rank, dtype=pl.Int8)).otherwise(base_rank)
-        rank = (
-            pl.when(name.struct.field("decided"))
-            .then(pl.coalesce(decided_rank, base_rank))
-            .when(base.is_in(_RAISED))
-            .then(pl.max_horizontal(base_rank, decided_rank))
-        )
-        decoded = pl.lit(None, dtype=pl.String)
-        for code, ranked in enumerate(_RANKED):
-            decoded = pl.when(rank == code).then(pl.lit(ranked)).otherwise(decoded)
-        event = pl.coalesce(decoded, base)
-    event = event.fill_null("unknown").cast(EVENT_DTYPE)
+    mapped_step = {
+        f"{_HELPER}name": mapped(found["event"], _NAMES, _NAME_DTYPE),
+        **{f"{_HELPER}subtype{i}": subtype for i, subtype in enumerate(subtypes)},
+    }
+    sub = [pl.col(f"{_HELPER}subtype{i}") for i in range(len(subtypes))]
+    base_rank = name.struct.field("rank")
+    sub_rank = pl.max_horizontal(*(s.struct.field("rank") for s in sub)) if sub else pl.lit(None, pl.Int8)
+    ranked_step = {
+        f"{_HELPER}rank": pl.when(name.struct.field("decided"))
+        .then(pl.coalesce(sub_rank, base_rank))
+        .when(name.struct.field("raised"))
+        .then(pl.max_horizontal(base_rank, sub_rank)),
+        f"{_HELPER}severity": pl.max_horizontal(
+            name.struct.field("severity"), *(s.struct.field("severity") for s in sub)
+        ),
+    }
+    rank, severity = pl.col(f"{_HELPER}rank"), pl.col(f"{_HELPER}severity")
+    named = name.struct.field("event")
+    event = named
+    for code, ranked in enumerate(_RANKED):
+        event = pl.when(rank == code).then(pl.lit(ranked)).otherwise(event)
     verdict = pl.lit(None, dtype=pl.String)
     for verdict_name, level in _SEVERITY.items():
         verdict = pl.when(severity == level).then(pl.lit(verdict_name)).otherwise(verdict)
-    machine = mapped(found["machine_open"], BOOLEANS, pl.Boolean) if "machine_open" in found else None
-    by_name = name.struct.field("machine").fill_null(False)
-    return {
-        "event": event,
-        "bounce_type": pl.when(event == "bounce").then(verdict),
-        "machine_open": pl.when(by_name)
-        .then(pl.lit(True))
-        .otherwise(pl.lit(None, dtype=pl.Boolean) if machine is None else machine),
+    is_bounce = (rank == _RANKED.index("bounce")) | (
+        rank.is_null() & (name.struct.field("event") == "bounce")
+    )
+    machine = (
+        mapped(found["machine_open"], BOOLEANS, pl.Boolean)
+        if "machine_open" in found
+        else pl.lit(None, dtype=pl.Boolean)
+    )
+    return [mapped_step, ranked_step], {
+        "event": event.fill_null("unknown").cast(EVENT_DTYPE),
+        "bounce_type": pl.when(is_bounce).then(verdict),
+        "machine_open": pl.when(name.struct.field("machine")).then(pl.lit(True)).otherwise(machine),
     }
 
 

@@ -81,7 +81,11 @@ def read_events(source: str | Path | bytes, *, encoding: str | None = None) -> p
     found, extras = resolve_headers(
         raw.name, raw.headers, EVENT_ALIASES, ("email", "event", "timestamp"), EVENT_COLUMNS
     )
-    meaning = raw.frame.select(**event_meaning(raw.headers, found, _mapper(raw)))
+    steps, meaning = event_meaning(raw.headers, found, _mapper(raw))
+    helped = raw.frame
+    for step in steps:
+        helped = helped.with_columns(**step)
+    meaning = helped.select(**meaning)
     parsed = {
         "email": _text(raw, found["email"]),
         "event_raw": _text(raw, found["event"]),

@@ -80,10 +80,14 @@ def scan_events(path: str | Path) -> pl.LazyFrame:
         "campaign": text("campaign"),
         "smtp_status": text("smtp_status"),
         "user_agent": text("user_agent"),
-        **event_meaning(headers, found, mapped),
     }
+    steps, meaning = event_meaning(headers, found, mapped)
+    canonical |= meaning
     # A row index streams; an int_range over pl.len() would make polars hold the whole column.
-    scanned = log.with_row_index(_ROW, offset=1).select(
+    helped = log.with_row_index(_ROW, offset=1)
+    for step in steps:
+        helped = helped.with_columns(**step)
+    scanned = helped.select(
         *(canonical[name].cast(dtype).alias(name) for name, dtype in EVENT_COLUMNS.items()),
         *(pl.col(headers[index]).cast(pl.String) for index in extras),
     )
