@@ -2,10 +2,10 @@
 
 :func:`scan_events` gives the same canonical columns as :func:`listkit.read_events`, but as a polars
 ``LazyFrame`` over the file: nothing is loaded until a query runs, and :func:`listkit.run` then
-streams the log through each of its passes instead of holding it in memory. The header aliases,
-event names and bounce types are resolved exactly as :mod:`listkit.readers` does (names once per
-distinct value); timestamps are checked in one streaming pass before any result is used, so a bad
-value is still refused with its row number.
+streams the log through each of its passes instead of holding it in memory. Headers, event names
+and subtype columns are read by :mod:`listkit.interpret`, as for a loaded log (each distinct value
+once, then ``is_in`` tests, which stream); timestamps are checked in one streaming pass before any
+result is used, so a bad value is still refused with its row number.
 """
 
 from __future__ import annotations
