@@ -26,18 +26,20 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from listkit.errors import InputError, MissingColumnError
-from listkit.schema import (
-    EVENT_ALIASES,
-    EVENT_COLUMNS,
-    EVENT_DTYPE,
-    EVENT_NAME_MAP,
-    SUBSCRIBER_ALIASES,
-    SUBSCRIBER_COLUMNS,
-    TIMESTAMP,
+from listkit.errors import InputError
+from listkit.interpret import (
+    TIME_HINT,
+    Mapper,
+    event_meaning,
+    lookup,
+    resolve_headers,
+    time_attempts,
+    translate,
 )
+from listkit.schema import EVENT_ALIASES, EVENT_COLUMNS, SUBSCRIBER_ALIASES, SUBSCRIBER_COLUMNS, TIMESTAMP
 
-__all__ = ["read_events", "read_subscribers"]
+# lookup is listkit.interpret's; it is named here for the modules that still import it from readers.
+__all__ = ["lookup", "read_events", "read_subscribers"]
 
 _HEAD_BYTES = 1 << 20  # the header line must end within this many bytes
 _CHUNK_BYTES = 16 << 20
@@ -47,20 +49,6 @@ _HEADER_TOKENS = re.compile(rb'["\r\n]')
 _QUOTED = re.compile(rb'"[^"]*"')
 _RAGGED = re.compile(r"(?:Row #(?P<row>\d+): )?Expected \d+ columns, got (?P<got>\d+)")  # pyarrow's words
 _ENCODING_HINT = "pass --encoding with the file's real encoding (for example --encoding cp1252)"
-_TIME_HINT = "use ISO-8601 (2024-03-01T10:00:00Z), 'YYYY-MM-DD HH:MM:SS' (taken as UTC) or Unix seconds"
-# Fixed spellings first: polars parses them about four times faster than ones with %.f or %z, and
-# _parse_times prefers the earliest attempt that reads its sample best.
-_FIXED_FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
-_AWARE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z")  # %#z also reads "Z"
-_NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f")
-_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-_BOUNCES = {"hard": "hard", "permanent": "hard", "soft": "soft", "transient": "soft", "temporary": "soft"}
-_PROXY_OPEN = "loadedbyproxy"  # Brevo's marker for an open made by Apple Mail Privacy Protection
-_MEANING_DTYPE = pl.Struct({"event": EVENT_DTYPE, "bounce_type": pl.String, "proxy": pl.Boolean})
-_MEANINGS = {
-    key: {"event": event, "bounce_type": bounce, "proxy": key == _PROXY_OPEN}
-    for key, (event, bounce) in EVENT_NAME_MAP.items()
-}
 
 
 def read_subscribers(source: str | Path | bytes, *, encoding: str | None = None) -> pl.DataFrame:
@@ -72,7 +60,7 @@ def read_subscribers(source: str | Path | bytes, *, encoding: str | None = None)
     with a byte-order mark. Raises InputError (MissingColumnError when ``email`` is absent).
     """
     raw = _load(source, encoding)
-    found, extras = _resolve(raw, SUBSCRIBER_ALIASES, ("email",), SUBSCRIBER_COLUMNS)
+    found, extras = resolve_headers(raw.name, raw.headers, SUBSCRIBER_ALIASES, ("email",), SUBSCRIBER_COLUMNS)
     texts = ("email", "first_name", "last_name", "source", "status")
     parsed = {name: _text(raw, found.get(name)) for name in texts}
     parsed["signup_at"] = _timestamps(raw, found.get("signup_at"), required=False)
@@ -82,31 +70,46 @@ def read_subscribers(source: str | Path | bytes, *, encoding: str | None = None)
 def read_events(source: str | Path | bytes, *, encoding: str | None = None) -> pl.DataFrame:
     """Read delivery events (CSV or Parquet) into a frame whose first columns are EVENT_COLUMNS.
 
-    ``event`` maps ESP spellings through EVENT_NAME_MAP (compared lower-cased without spaces, dashes
-    or underscores); unknown and empty names become ``"unknown"``, and ``event_raw`` keeps the input.
-    ``bounce_type`` is "hard"/"soft" from the event name where it says so (``hard_bounce``), else
-    from the bounce-type column (hard/permanent, soft/transient/temporary), else null.
-    ``machine_open`` reads true/false/yes/no/1/0 and is true for Brevo's ``loadedByProxy``. Every
-    event needs a timestamp. Other columns follow as text, as for :func:`read_subscribers`.
+    ``event``, ``bounce_type`` and ``machine_open`` mean what the ESP's words mean, as
+    :func:`listkit.interpret.event_meaning` reads them from the event name and the subtype columns
+    (vocabulary in :mod:`listkit.schema`; names compared by ``vocabulary_key``, so case, spaces, ``_ - .``
+    and invisible characters do not matter). Unknown and empty names become ``"unknown"``; ``event_raw``
+    keeps the input. ``bounce_type`` is hard, soft or block on bounces, else null. Every event needs a
+    timestamp. Other columns follow as text, as for :func:`read_subscribers`.
     """
     raw = _load(source, encoding)
-    found, extras = _resolve(raw, EVENT_ALIASES, ("email", "event", "timestamp"), EVENT_COLUMNS)
-    names = _text(raw, found["event"])
-    meaning = _translate(names, _MEANINGS, _MEANING_DTYPE).struct.unnest()
-    by_proxy = meaning["proxy"].fill_null(False)
-    stated_bounce = _translate(_text(raw, found.get("bounce_type")), _BOUNCES, pl.String)
+    found, extras = resolve_headers(
+        raw.name, raw.headers, EVENT_ALIASES, ("email", "event", "timestamp"), EVENT_COLUMNS
+    )
+    steps, meaning = event_meaning(raw.headers, found, _mapper(raw))
+    helped = raw.frame
+    for step in steps:
+        helped = helped.with_columns(**step)
+    meaning = helped.select(**meaning)
     parsed = {
         "email": _text(raw, found["email"]),
-        "event": meaning["event"].fill_null("unknown"),
-        "event_raw": names,
+        "event_raw": _text(raw, found["event"]),
         "timestamp": _timestamps(raw, found["timestamp"], required=True),
         "campaign": _text(raw, found.get("campaign")),
-        "bounce_type": meaning["bounce_type"].fill_null(stated_bounce),
         "smtp_status": _text(raw, found.get("smtp_status")),
         "user_agent": _text(raw, found.get("user_agent")),
-        "machine_open": _booleans(raw, found.get("machine_open")).zip_with(~by_proxy, by_proxy),
+        **meaning.to_dict(),
     }
     return _assemble(raw, parsed, extras, EVENT_COLUMNS)
+
+
+def _mapper(raw: _Raw) -> Mapper:
+    """The in-memory Mapper: each distinct value translated once, then a hash replace of the column."""
+
+    def mapped(index: int, table: Mapping, dtype: pl.DataType) -> pl.Expr:
+        column = pl.col(raw.frame.columns[index])
+        if raw.frame.schema[raw.frame.columns[index]] == dtype:
+            return column
+        distinct = _text(raw, index).drop_nulls().unique()
+        values = translate(distinct, table, dtype)
+        return column.cast(pl.String).replace_strict(distinct, values, default=None, return_dtype=dtype)
+
+    return mapped
 
 
 @dataclass(frozen=True)
@@ -313,47 +316,6 @@ def _first_bad_utf8(src: _Source, width: int, sep: str) -> tuple[int | None, int
     return min(bad, default=(None, None))  # table row 0 is the header, so the index is the row
 
 
-def _resolve(
-    raw: _Raw, aliases: Mapping[str, tuple[str, ...]], required: tuple[str, ...], output: Mapping
-) -> tuple[dict[str, int], list[int]]:
-    """Match headers to canonical columns: return {canonical: column index} and pass-through indexes."""
-    seen: dict[str, int] = {}
-    for index, header in enumerate(raw.headers):
-        key = header.strip().casefold()
-        if key in seen:
-            raise InputError(
-                f"the header appears twice, in columns {seen[key] + 1} and {index + 1} (ignoring case)",
-                file=raw.name,
-                column=header,
-                hint="rename or remove one of them",
-            )
-        seen[key] = index
-    found: dict[str, int] = {}
-    for canonical, names in aliases.items():
-        matches = [seen[key] for key in (alias.strip().casefold() for alias in names) if key in seen]
-        if matches:
-            found[canonical] = matches[0]  # the first alias in tuple order wins
-    for canonical in required:
-        if canonical not in found:
-            shown = ", ".join(repr(header) for header in raw.headers)
-            raise MissingColumnError(
-                f"required column is missing (the headers found are {shown})",
-                file=raw.name,
-                column=canonical,
-                hint="name it " + " or ".join(repr(alias) for alias in aliases[canonical][:4]),
-            )
-    extras = [index for index in range(len(raw.headers)) if index not in found.values()]
-    for index in extras:
-        if raw.headers[index] in output:
-            raise InputError(
-                "this name is reserved for a column listkit adds",
-                file=raw.name,
-                column=raw.headers[index],
-                hint="rename or remove the column",
-            )
-    return found, extras
-
-
 def _assemble(raw: _Raw, parsed: dict[str, pl.Series], extras: list[int], output: Mapping) -> pl.DataFrame:
     """Put the canonical columns in schema order, then the pass-through columns in input order."""
     parsed["source_row"] = pl.int_range(1, raw.frame.height + 1, dtype=pl.UInt32, eager=True)
@@ -376,41 +338,6 @@ def _text(raw: _Raw, index: int | None) -> pl.Series:
             column=raw.headers[index],
             hint="flatten the column or drop it",
         ) from None
-
-
-def _translate(values: pl.Series, table: Mapping[str, object], dtype: pl.DataType) -> pl.Series:
-    """Look values up in ``table`` by their lower-cased spelling without spaces, dashes or underscores.
-
-    The string work runs once per distinct value (event names have a handful), not once per row.
-    """
-    distinct = values.drop_nulls().unique()
-    keys = distinct.str.to_lowercase().str.replace_all(r"[\s_\-]", "")
-    mapped = keys.replace_strict(table, default=None, return_dtype=dtype)
-    return values.replace_strict(distinct, mapped, default=None, return_dtype=dtype)
-
-
-def lookup(source: pl.Expr, keys: pl.Series, values: pl.Series, dtype: pl.DataType) -> pl.Expr:
-    """``source`` mapped from ``keys`` to ``values`` (anything else null), in a way that streams.
-
-    One ``is_in`` test per distinct value (event names map to a handful): elementwise, unlike
-    ``replace_strict``, which makes polars' streaming engine hold the whole column in memory.
-    """
-    pairs = pl.DataFrame({"key": keys, "value": values}).filter(pl.col("value").is_not_null())
-    groups = pairs.group_by("value", maintain_order=True).agg("key")
-    result = pl.lit(None, dtype=dtype)
-    for value, group in reversed(groups.rows()):
-        result = (
-            pl.when(source.is_in(pl.Series(group, dtype=keys.dtype).implode()))
-            .then(pl.lit(value, dtype=dtype))
-            .otherwise(result)
-        )
-    return result
-
-
-def _booleans(raw: _Raw, index: int | None) -> pl.Series:
-    if index is not None and raw.frame.to_series(index).dtype == pl.Boolean:
-        return raw.frame.to_series(index)
-    return _translate(_text(raw, index), _BOOLEANS, pl.Boolean)
 
 
 def _timestamps(raw: _Raw, index: int | None, *, required: bool) -> pl.Series:
@@ -437,35 +364,13 @@ def _timestamps(raw: _Raw, index: int | None, *, required: bool) -> pl.Series:
         where = {"file": raw.name, "row": int(rows[first]) + 1, "column": raw.headers[index]}
         if blank[first]:
             raise InputError("the value is empty", hint="every event needs a timestamp", **where)
-        raise InputError(f"{given[first]!r} is not a timestamp listkit understands", hint=_TIME_HINT, **where)
+        raise InputError(f"{given[first]!r} is not a timestamp listkit understands", hint=TIME_HINT, **where)
     return parsed
-
-
-def _time_attempts(text: pl.Expr) -> list[pl.Expr]:
-    """Every accepted timestamp spelling, as expressions yielding UTC timestamps or null."""
-
-    def naive(fmt: str) -> pl.Expr:  # no offset given: the time is UTC
-        return text.str.to_datetime(fmt, time_unit="us", strict=False).dt.replace_time_zone("UTC")
-
-    def aware(fmt: str) -> pl.Expr:
-        return text.str.to_datetime(fmt, time_unit="us", strict=False).dt.convert_time_zone("UTC")
-
-    number = text.cast(pl.Float64, strict=False)
-    # Unix seconds from 1973-03-03 (1e8: no mail event is older, and smaller numbers are more likely
-    # dates such as 20240301) up to the year 5138, or 13-digit milliseconds; other numbers are not times.
-    micros = (
-        pl.when((number >= 1e8) & (number < 1e11))
-        .then(number * 1e6)
-        .when((number >= 1e12) & (number < 1e13))
-        .then(number * 1e3)
-    )
-    unix = micros.round().cast(pl.Int64).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-    return [*map(naive, _FIXED_FORMATS), unix, *map(aware, _AWARE_FORMATS), *map(naive, _NAIVE_FORMATS)]
 
 
 def _parse_times(text: pl.Series) -> pl.Series:
     """Parse with the spelling that reads a sample best; only rows it misses pay for the other attempts."""
-    attempts = _time_attempts(pl.col("text"))
+    attempts = time_attempts(pl.col("text"))
     sample = text.drop_nulls().head(1000).to_frame("text")
     scores = sample.select(attempt.count().alias(str(i)) for i, attempt in enumerate(attempts)).row(0)
     parsed = text.to_frame("text").select(attempts[scores.index(max(scores))]).to_series()

@@ -2,31 +2,21 @@
 
 :func:`scan_events` gives the same canonical columns as :func:`listkit.read_events`, but as a polars
 ``LazyFrame`` over the file: nothing is loaded until a query runs, and :func:`listkit.run` then
-streams the log through each of its passes instead of holding it in memory. The header aliases,
-event names and bounce types are resolved exactly as :mod:`listkit.readers` does (names once per
-distinct value); timestamps are checked in one streaming pass before any result is used, so a bad
-value is still refused with its row number.
+streams the log through each of its passes instead of holding it in memory. Headers, event names
+and subtype columns are read by :mod:`listkit.interpret`, as for a loaded log (each distinct value
+once, then ``is_in`` tests, which stream); timestamps are checked in one streaming pass before any
+result is used, so a bad value is still refused with its row number.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import polars as pl
 
 from listkit.errors import InputError
-from listkit.readers import (
-    _BOOLEANS,
-    _BOUNCES,
-    _MEANING_DTYPE,
-    _MEANINGS,
-    _TIME_HINT,
-    _Raw,
-    _resolve,
-    _time_attempts,
-    _translate,
-    lookup,
-)
+from listkit.interpret import TIME_HINT, event_meaning, lookup, resolve_headers, time_attempts, translate
 from listkit.schema import EVENT_ALIASES, EVENT_COLUMNS, TIMESTAMP
 
 _SAMPLE_ROWS = 100_000
@@ -56,56 +46,49 @@ def scan_events(path: str | Path) -> pl.LazyFrame:
             f"the Parquet file cannot be read ({reason})", file=path, hint="export it again"
         ) from None
     headers = list(schema)
-    found, extras = _resolve(_Raw(str(path), headers, pl.DataFrame()), EVENT_ALIASES,
-                             ("email", "event", "timestamp"), EVENT_COLUMNS)  # fmt: skip
+    required = ("email", "event", "timestamp")
+    found, extras = resolve_headers(str(path), headers, EVENT_ALIASES, required, EVENT_COLUMNS)
 
     def text(name: str) -> pl.Expr:
         if name not in found:
             return pl.lit(None, dtype=pl.String)
         return pl.col(headers[found[name]]).cast(pl.String)
 
-    def mapped(name: str, table: dict, dtype: pl.DataType) -> pl.Expr:
-        """Map a low-cardinality column through ``table``, working out each distinct value once."""
-        if name not in found:
-            return pl.lit(None, dtype=dtype)
-        source, source_dtype = pl.col(headers[found[name]]), schema[headers[found[name]]]
+    def mapped(index: int, table: Mapping, dtype: pl.DataType) -> pl.Expr:
+        """The streaming Mapper: each distinct value translated once, then one is_in test per meaning."""
+        source, source_dtype = pl.col(headers[index]), schema[headers[index]]
+        if source_dtype == dtype:
+            return source
         if isinstance(source_dtype, pl.Enum):  # map the few integer codes, not every row's text
             categories = pl.Series(source_dtype.categories)
             codes = categories.cast(source_dtype).to_physical()
-            return lookup(source.to_physical(), codes, _translate(categories, table, dtype), dtype)
+            return lookup(source.to_physical(), codes, translate(categories, table, dtype), dtype)
         # Interned: kept text would otherwise hold on to the buffers of the whole column.
         distinct = (
-            log.select(text(name).cast(pl.Categorical).unique().alias("value"))
+            log.select(source.cast(pl.String).cast(pl.Categorical).unique().alias("value"))
             .collect(engine="streaming")
             .to_series()
             .cast(pl.String)
         )
-        return lookup(text(name), distinct, _translate(distinct, table, dtype), dtype)
+        return lookup(source.cast(pl.String), distinct, translate(distinct, table, dtype), dtype)
 
-    meaning = mapped("event", _MEANINGS, _MEANING_DTYPE)
-    proxy = meaning.struct.field("proxy").fill_null(False)
-    machine = (
-        pl.col(headers[found["machine_open"]])
-        if "machine_open" in found and schema[headers[found["machine_open"]]] == pl.Boolean
-        else mapped("machine_open", _BOOLEANS, pl.Boolean)
-    )
     canonical = {
         "source_row": pl.col(_ROW),
         "email": text("email"),
-        "event": meaning.struct.field("event").fill_null("unknown"),
         "event_raw": text("event"),
         "timestamp": _timestamp(log, headers[found["timestamp"]], schema[headers[found["timestamp"]]]),
         "campaign": text("campaign"),
-        "bounce_type": meaning.struct.field("bounce_type").fill_null(
-            mapped("bounce_type", _BOUNCES, pl.String)
-        ),
         "smtp_status": text("smtp_status"),
         "user_agent": text("user_agent"),
-        "machine_open": pl.when(proxy).then(pl.lit(True)).otherwise(machine),
     }
+    steps, meaning = event_meaning(headers, found, mapped)
+    canonical |= meaning
     # A row index streams; an int_range over pl.len() would make polars hold the whole column.
-    scanned = log.with_row_index(_ROW, offset=1).select(
-        *(expression.cast(EVENT_COLUMNS[name]).alias(name) for name, expression in canonical.items()),
+    helped = log.with_row_index(_ROW, offset=1)
+    for step in steps:
+        helped = helped.with_columns(**step)
+    scanned = helped.select(
+        *(canonical[name].cast(dtype).alias(name) for name, dtype in EVENT_COLUMNS.items()),
         *(pl.col(headers[index]).cast(pl.String) for index in extras),
     )
     _refuse_bad_timestamps(log, headers[found["timestamp"]], canonical["timestamp"], path)
@@ -127,7 +110,7 @@ def _timestamp(log: pl.LazyFrame, header: str, dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.Date:
         return column.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
     text = column.cast(pl.String).str.strip_chars()
-    attempts = _time_attempts(text)
+    attempts = time_attempts(text)
     sample = log.select(text.alias(header)).head(_SAMPLE_ROWS).collect()
     reads = sample.select(attempt.is_not_null().alias(str(i)) for i, attempt in enumerate(attempts))
     chosen: list[int] = []
@@ -160,4 +143,4 @@ def _refuse_bad_timestamps(log: pl.LazyFrame, header: str, parsed: pl.Expr, path
         where = {"file": path, "row": int(row), "column": header}
         if value is None or not value.strip():
             raise InputError("the value is empty", hint="every event needs a timestamp", **where)
-        raise InputError(f"{value!r} is not a timestamp listkit understands", hint=_TIME_HINT, **where)
+        raise InputError(f"{value!r} is not a timestamp listkit understands", hint=TIME_HINT, **where)

@@ -104,7 +104,8 @@ def test_sendgrid_event_webhook_export() -> None:
     assert frame["user_agent"][2].startswith("Mozilla/5.0 (iPhone; CPU")
     assert frame["machine_open"].to_list()[1:5] == [None, True, False, None]
     assert frame["url"][4] == "https://example.com/?a=1,b=2"
-    assert frame["bounce_type"].is_null().all()
+    # The subtype column "type" passes through and gives the verdict: bounce is hard, blocked a block.
+    assert frame["bounce_type"].to_list() == [None] * 5 + ["hard"] + [None] * 3 + ["block"]
     assert frame.columns[len(EVENT_COLUMNS) :] == ["sg_event_id", "ip", "url", "reason", "type"]
 
 

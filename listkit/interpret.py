@@ -1,0 +1,249 @@
+"""What an event log's columns mean, worked out the same way whether the log is loaded or streamed.
+
+:func:`listkit.read_events` (a frame in memory) and :func:`listkit.scan_events` (a lazy Parquet scan)
+both match headers with :func:`resolve_headers` and build the canonical ``event``, ``bounce_type`` and
+``machine_open`` with :func:`event_meaning` from the vocabulary of :mod:`listkit.schema`. They differ
+only in how a column's few distinct values are mapped (a :data:`Mapper`: a hash replace in memory,
+``is_in`` tests when streamed), so the two give the same result by construction.
+
+How a row's meaning is decided: its event name gives a :class:`~listkit.schema.Meaning`. For a bounce,
+a refusal or a subscription change, the subtype columns present (SUBTYPE_MEANINGS) decide: the most
+suppressing of their recognised values wins (complaint, then unsubscribe, then bounce, then "not an
+event"), and the name's own meaning stands when none is recognised. A complaint or an unsubscribe may
+only be raised by them (a complaint beats an unsubscribe). The bounce verdict is the most severe one
+given by the name or any subtype column (hard, then block, then soft).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import polars as pl
+
+from listkit.errors import InputError, MissingColumnError
+from listkit.schema import (
+    BOUNCE_VERDICTS,
+    EVENT_DTYPE,
+    EVENT_MEANINGS,
+    SUBTYPE_MEANINGS,
+    vocabulary_key,
+    vocabulary_keys,
+)
+
+__all__ = [
+    "BOOLEANS",
+    "TIME_HINT",
+    "Mapper",
+    "event_meaning",
+    "lookup",
+    "resolve_headers",
+    "time_attempts",
+    "translate",
+]
+
+#: Maps the column at an index through a table keyed by vocabulary_key to ``dtype`` (null where the
+#: table has nothing), working out each distinct value once; a column already of ``dtype`` is kept.
+Mapper = Callable[[int, Mapping[str, Any], pl.DataType], pl.Expr]
+
+BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+TIME_HINT = "use ISO-8601 (2024-03-01T10:00:00Z), 'YYYY-MM-DD HH:MM:SS' (taken as UTC) or Unix seconds"
+
+# Ranks of the events a subtype may decide, weakest first, and of the verdicts, mildest first.
+_RANKED = ("unknown", "bounce", "unsubscribe", "complaint")
+_RAISED = ("unsubscribe", "complaint")  # subtypes may only raise these, never lower them
+_NAME_DTYPE = pl.Struct(
+    {
+        "event": pl.String,
+        "rank": pl.Int8,
+        "severity": pl.Int8,
+        "machine": pl.Boolean,
+        "decided": pl.Boolean,
+        "raised": pl.Boolean,
+    }
+)
+_HELPER = "__listkit_meaning_"  # prefix of the helper columns event_meaning adds
+_SUBTYPE_DTYPE = pl.Struct({"rank": pl.Int8, "severity": pl.Int8})
+_SEVERITY = {"soft": 1, "block": 2, "hard": 3}
+assert set(_SEVERITY) == set(BOUNCE_VERDICTS)
+_NAMES = {
+    key: {
+        "event": meaning.event,
+        "rank": _RANKED.index(meaning.event) if meaning.event in _RANKED else None,
+        "severity": _SEVERITY.get(meaning.verdict),
+        "machine": meaning.machine,
+        "decided": meaning.decided_by_subtype or meaning.event == "bounce",
+        "raised": meaning.event in _RAISED,
+    }
+    for key, meaning in EVENT_MEANINGS.items()
+}
+_SUBTYPES = {
+    header: {
+        key: {"rank": _RANKED.index(meaning.event), "severity": _SEVERITY.get(meaning.verdict)}
+        for key, meaning in values.items()
+    }
+    for header, values in SUBTYPE_MEANINGS.items()
+}
+assert all(meaning.event in _RANKED for values in SUBTYPE_MEANINGS.values() for meaning in values.values())
+assert all(names["event"] in _RANKED for names in _NAMES.values() if names["decided"])
+
+
+def resolve_headers(
+    name: str, headers: list[str], aliases: Mapping[str, tuple[str, ...]], required: tuple[str, ...], output
+) -> tuple[dict[str, int], list[int]]:
+    """Match headers to canonical columns: return {canonical: column index} and pass-through indexes.
+
+    Headers compare case-insensitively after trimming; the first alias in tuple order that is present
+    wins. Raises InputError for a header given twice or one named like a column listkit adds, and
+    MissingColumnError for a required column none of whose aliases is present.
+    """
+    seen: dict[str, int] = {}
+    for index, header in enumerate(headers):
+        key = header.strip().casefold()
+        if key in seen:
+            raise InputError(
+                f"the header appears twice, in columns {seen[key] + 1} and {index + 1} (ignoring case)",
+                file=name,
+                column=header,
+                hint="rename or remove one of them",
+            )
+        seen[key] = index
+    found: dict[str, int] = {}
+    for canonical, names in aliases.items():
+        matches = [seen[key] for key in (alias.strip().casefold() for alias in names) if key in seen]
+        if matches:
+            found[canonical] = matches[0]
+    for canonical in required:
+        if canonical not in found:
+            shown = ", ".join(repr(header) for header in headers)
+            raise MissingColumnError(
+                f"required column is missing (the headers found are {shown})",
+                file=name,
+                column=canonical,
+                hint="name it " + " or ".join(repr(alias) for alias in aliases[canonical][:4]),
+            )
+    extras = [index for index in range(len(headers)) if index not in found.values()]
+    for index in extras:
+        if headers[index] in output:
+            raise InputError(
+                "this name is reserved for a column listkit adds",
+                file=name,
+                column=headers[index],
+                hint="rename or remove the column",
+            )
+    return found, extras
+
+
+def translate(values: pl.Series, table: Mapping[str, Any], dtype: pl.DataType) -> pl.Series:
+    """``values`` looked up in ``table`` by their vocabulary_key (anything else null).
+
+    The string work runs once per distinct value (event names have a handful), not once per row.
+    """
+    distinct = values.drop_nulls().unique()
+    keys = distinct.to_frame("v").select(vocabulary_key(pl.col("v")))["v"]
+    mapped = keys.replace_strict(table, default=None, return_dtype=dtype)
+    return values.replace_strict(distinct, mapped, default=None, return_dtype=dtype)
+
+
+def lookup(source: pl.Expr, keys: pl.Series, values: pl.Series, dtype: pl.DataType) -> pl.Expr:
+    """``source`` mapped from ``keys`` to ``values`` (anything else null), in a way that streams.
+
+    One ``is_in`` test per distinct value (event names map to a handful): elementwise, unlike
+    ``replace_strict``, which makes polars' streaming engine hold the whole column in memory.
+    """
+    pairs = pl.DataFrame({"key": keys, "value": values}).filter(pl.col("value").is_not_null())
+    groups = pairs.group_by("value", maintain_order=True).agg("key")
+    result = pl.lit(None, dtype=dtype)
+    for value, group in reversed(groups.rows()):
+        result = (
+            pl.when(source.is_in(pl.Series(group, dtype=keys.dtype).implode()))
+            .then(pl.lit(value, dtype=dtype))
+            .otherwise(result)
+        )
+    return result
+
+
+def event_meaning(
+    headers: list[str], found: Mapping[str, int], mapped: Mapper
+) -> tuple[list[dict[str, pl.Expr]], dict[str, pl.Expr]]:
+    """Expressions for the canonical ``event``, ``bounce_type`` and ``machine_open`` of an event log.
+
+    ``found`` is :func:`resolve_headers`' answer; every subtype column present is read except the one
+    that holds the event name. Unknown and empty names give ``unknown``; ``bounce_type`` is null but
+    on bounces; ``machine_open`` is the ESP's flag, and true for the opens its name marks as a
+    machine's (Brevo's proxy opens). Returns helper columns to add in order (``with_columns``, one
+    step after the other: each mapping then runs once per row, not once per use) and the three
+    canonical expressions over them. All elementwise: they stream.
+    """
+    name = pl.col(f"{_HELPER}name")
+    subtypes = [
+        mapped(index, _SUBTYPES[key], _SUBTYPE_DTYPE)
+        for index, key in enumerate(vocabulary_keys(headers))
+        if key in _SUBTYPES and index != found["event"]
+    ]
+    mapped_step = {
+        f"{_HELPER}name": mapped(found["event"], _NAMES, _NAME_DTYPE),
+        **{f"{_HELPER}subtype{i}": subtype for i, subtype in enumerate(subtypes)},
+    }
+    sub = [pl.col(f"{_HELPER}subtype{i}") for i in range(len(subtypes))]
+    base_rank = name.struct.field("rank")
+    sub_rank = pl.max_horizontal(*(s.struct.field("rank") for s in sub)) if sub else pl.lit(None, pl.Int8)
+    ranked_step = {
+        f"{_HELPER}rank": pl.when(name.struct.field("decided"))
+        .then(pl.coalesce(sub_rank, base_rank))
+        .when(name.struct.field("raised"))
+        .then(pl.max_horizontal(base_rank, sub_rank)),
+        f"{_HELPER}severity": pl.max_horizontal(
+            name.struct.field("severity"), *(s.struct.field("severity") for s in sub)
+        ),
+    }
+    rank, severity = pl.col(f"{_HELPER}rank"), pl.col(f"{_HELPER}severity")
+    named = name.struct.field("event")
+    event = named
+    for code, ranked in enumerate(_RANKED):
+        event = pl.when(rank == code).then(pl.lit(ranked)).otherwise(event)
+    verdict = pl.lit(None, dtype=pl.String)
+    for verdict_name, level in _SEVERITY.items():
+        verdict = pl.when(severity == level).then(pl.lit(verdict_name)).otherwise(verdict)
+    is_bounce = (rank == _RANKED.index("bounce")) | (
+        rank.is_null() & (name.struct.field("event") == "bounce")
+    )
+    machine = (
+        mapped(found["machine_open"], BOOLEANS, pl.Boolean)
+        if "machine_open" in found
+        else pl.lit(None, dtype=pl.Boolean)
+    )
+    return [mapped_step, ranked_step], {
+        "event": event.fill_null("unknown").cast(EVENT_DTYPE),
+        "bounce_type": pl.when(is_bounce).then(verdict),
+        "machine_open": pl.when(name.struct.field("machine")).then(pl.lit(True)).otherwise(machine),
+    }
+
+
+def time_attempts(text: pl.Expr) -> list[pl.Expr]:
+    """Every accepted timestamp spelling, as expressions yielding UTC timestamps or null."""
+
+    def naive(fmt: str) -> pl.Expr:  # no offset given: the time is UTC
+        return text.str.to_datetime(fmt, time_unit="us", strict=False).dt.replace_time_zone("UTC")
+
+    def aware(fmt: str) -> pl.Expr:
+        return text.str.to_datetime(fmt, time_unit="us", strict=False).dt.convert_time_zone("UTC")
+
+    number = text.cast(pl.Float64, strict=False)
+    # Unix seconds from 1973-03-03 (1e8: no mail event is older, and smaller numbers are more likely
+    # dates such as 20240301) up to the year 5138, or 13-digit milliseconds; other numbers are not times.
+    micros = (
+        pl.when((number >= 1e8) & (number < 1e11))
+        .then(number * 1e6)
+        .when((number >= 1e12) & (number < 1e13))
+        .then(number * 1e3)
+    )
+    unix = micros.round().cast(pl.Int64).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    return [*map(naive, _FIXED_FORMATS), unix, *map(aware, _AWARE_FORMATS), *map(naive, _NAIVE_FORMATS)]
+
+
+# Fixed spellings first: polars parses them about four times faster than ones with %.f or %z, and the
+# readers prefer the earliest attempt that reads their sample best.
+_FIXED_FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
+_AWARE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z")  # %#z also reads "Z"
+_NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f")
