@@ -34,8 +34,8 @@ from datetime import UTC, datetime
 
 import polars as pl
 
+from listkit.interpret import lookup
 from listkit.policy import Policy
-from listkit.readers import lookup
 from listkit.schema import EPOCH
 
 #: Decayed sums are accumulated as integers in these units, so the result does not depend on the
@@ -187,7 +187,8 @@ def bounce_class(status_classes: dict[str, str] | None = None) -> pl.Expr:
     return (
         pl.when(pl.col("event") != "bounce")
         .then(pl.lit(None, dtype=pl.String))
-        .otherwise(pl.coalesce(pl.col("bounce_type"), from_status))
+        # The ESP's "block" (a receiver's reputation or policy refusal) is listkit's "policy".
+        .otherwise(pl.coalesce(pl.col("bounce_type").replace("block", "policy"), from_status))
     )
 
 

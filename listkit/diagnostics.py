@@ -14,8 +14,9 @@ import polars as pl
 
 from listkit.compliance import BLOCK_ALERT_MIN, BLOCK_ALERT_RATE, PERIODS
 from listkit.policy import Policy
+from listkit.schema import looks_suppressing
 
-__all__ = ["RunWarning", "reputation_warnings", "sunset_warnings"]
+__all__ = ["RunWarning", "reputation_warnings", "sunset_warnings", "unknown_event_warnings"]
 
 
 @dataclass(frozen=True)
@@ -92,3 +93,23 @@ def reputation_warnings(compliance: pl.DataFrame) -> list[RunWarning]:
     details = {row["provider"]: {"blocks": row["blocks"], "block_rate": row["block_rate"]}
                for row in blocked.iter_rows(named=True)}  # fmt: skip
     return [RunWarning("reputation_blocks", message, details)]
+
+
+def unknown_event_warnings(unknown_types: dict[str, int]) -> list[RunWarning]:
+    """Warn about event names listkit does not know that may mean "do not mail".
+
+    ``unknown_types`` counts the log's unknown names (:class:`listkit.activity.LogSurvey`). Such
+    events are ignored, so an unsubscribe in a vocabulary listkit has not learnt would be lost
+    without a word: :func:`listkit.schema.looks_suppressing` picks the names that mention
+    unsubscribing, spam, complaints, bounces, blocks...
+    """
+    suspicious = {name: count for name, count in unknown_types.items() if looks_suppressing(name)}
+    if not suspicious:
+        return []
+    shown = ", ".join(f"{name!r} ({count:,})" for name, count in sorted(suspicious.items())[:5])
+    more = f" and {len(suspicious) - 5} more" if len(suspicious) > 5 else ""
+    message = (
+        "event names listkit does not know were ignored although they may mean 'do not mail': "
+        f"{shown}{more}; map them to unsubscribe, complaint or bounce in the event column and run again"
+    )
+    return [RunWarning("unknown_suppressing_events", message, {"names": suspicious})]

@@ -17,7 +17,7 @@ from listkit.activity import LogSurvey, address_activity, event_context, survey_
 from listkit.addresses import check_addresses
 from listkit.changes import changes, load_previous
 from listkit.compliance import compliance_table
-from listkit.diagnostics import reputation_warnings, sunset_warnings
+from listkit.diagnostics import reputation_warnings, sunset_warnings, unknown_event_warnings
 from listkit.domains import apply_suggestions, check_mx
 from listkit.engagement import event_features, last_engagement_by_address
 from listkit.errors import InputError
@@ -116,7 +116,11 @@ def run(
     rows = _with_address_engagement(rows, activity, event_keys)
     flagged = flag(rows, policy=policy)
     compliance = compliance_table(activity)
-    warnings = sunset_warnings(flagged, policy) + reputation_warnings(compliance)
+    warnings = [
+        *unknown_event_warnings(survey.unknown_types),
+        *sunset_warnings(flagged, policy),
+        *reputation_warnings(compliance),
+    ]
     kept = flagged["outcome"] == "keep"
     # previous_profiles (an earlier run's segment_profiles.csv) keeps segment names on the same readers.
     segment_names, segment_profiles = segment(

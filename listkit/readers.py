@@ -31,15 +31,13 @@ from listkit.interpret import (
     TIME_HINT,
     Mapper,
     event_meaning,
-    lookup,
     resolve_headers,
     time_attempts,
     translate,
 )
 from listkit.schema import EVENT_ALIASES, EVENT_COLUMNS, SUBSCRIBER_ALIASES, SUBSCRIBER_COLUMNS, TIMESTAMP
 
-# lookup is listkit.interpret's; it is named here for the modules that still import it from readers.
-__all__ = ["lookup", "read_events", "read_subscribers"]
+__all__ = ["read_events", "read_subscribers"]
 
 _HEAD_BYTES = 1 << 20  # the header line must end within this many bytes
 _CHUNK_BYTES = 16 << 20

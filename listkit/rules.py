@@ -16,7 +16,7 @@ import polars as pl
 from listkit.engagement import FEATURE_COLUMNS
 from listkit.policy import Policy
 from listkit.reasons import REASON_CODES, REASONS, pruning_reasons
-from listkit.schema import EPOCH
+from listkit.schema import EPOCH, status_cause
 
 #: The columns flag adds for the list's status, per mailbox; the registry's conditions read them.
 STATUS_CAUSES = ("_status_unsubscribed", "_status_complaint", "_status_hard_bounce")
@@ -44,12 +44,12 @@ def flag(rows: pl.DataFrame, *, policy: Policy) -> pl.DataFrame:
     rows = rows.with_columns(
         pl.lit(None, dtype=dtype).alias(name) for name, dtype in optional.items() if name not in rows.columns
     )
-    status = pl.col("status").str.strip_chars().str.to_lowercase()
+    cause = status_cause(pl.col("status"))  # any ESP's spelling of a status that forbids mailing
     mailbox = pl.col("mailbox_key")
     flagged = rows.with_columns(
-        _status_unsubscribed=status == "unsubscribed",
-        _status_complaint=status == "complained",
-        _status_hard_bounce=status.is_in(["cleaned", "bounced"]),
+        _status_unsubscribed=cause == "unsubscribed",
+        _status_complaint=cause == "complaint",
+        _status_hard_bounce=cause == "hard_bounce",
         duplicate_of=_duplicate_of(),
     ).with_columns(
         # A mailbox is suppressed when any of its rows says so; rows without a mailbox (invalid
