@@ -7,6 +7,7 @@ and checks the contract's suppression promise on the result.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -90,3 +91,46 @@ def test_a_delivery_floor_no_one_reaches_is_said_with_its_numbers(tmp_path, caps
     [warning] = manifest["warnings"]
     assert warning["code"] == "inactive_unreachable" and warning["details"]["most_deliveries"] == 20
     assert manifest["counts"]["reason"]["inactive"] == 0
+
+
+def test_suppressing_events_of_every_esp_are_honoured():
+    rows = {
+        "postmark@example.com": "SpamComplaint",
+        "sparkpost1@example.com": "spam_complaint",
+        "sparkpost2@example.com": "list_unsubscribe",
+        "sparkpost3@example.com": "link_unsubscribe",
+        "klaviyo@example.com": "Unsubscribed from Email Marketing",
+        "mandrill@example.com": "spam",
+        "customerio@example.com": "spammed",
+        "iterable@example.com": "emailUnSubscribe",
+    }
+    subscribers = "email\n" + "".join(f"{e}\n" for e in rows) + "reader@example.com\n"
+    events = "email,event,timestamp\n" + "".join(
+        f"{e},{name},2026-05-01T00:00:00Z\n" for e, name in rows.items()
+    )
+    events += "reader@example.com,Email Unsubscribe Requested Forever,2026-05-02T00:00:00Z\n"
+    events += "reader@example.com,delivered,2026-05-02T00:00:00Z\n"
+    result = run_csv(subscribers, events)
+    for email in rows:
+        assert outcome(result, email)["outcome"] == "prune", email
+        assert outcome(result, email)["reasons"] in ("complaint", "unsubscribed"), email
+    assert result.event_stats["unknown_types"] == {"Email Unsubscribe Requested Forever": 1}
+    [warning] = [w for w in result.warnings if w.code == "unknown_suppressing_events"]
+    assert "Email Unsubscribe Requested Forever" in warning.message
+
+
+def test_every_esp_fixture_runs_and_suppresses_what_it_says():
+    fixtures = sorted((Path(__file__).parent / "fixtures" / "esp").glob("*.csv"))
+    assert len(fixtures) >= 14
+    for path in fixtures:
+        events = listkit.read_events(path)
+        addresses = events["email"].drop_nulls().unique().sort()
+        subscribers = listkit.read_subscribers(("email\n" + "\n".join(addresses) + "\n").encode())
+        result = listkit.run(subscribers, events)
+        suppressing = events.filter(
+            pl.col("event").is_in(["complaint", "unsubscribe"]) | (pl.col("bounce_type") == "hard")
+        )
+        must_not_mail = set(listkit.check_addresses(suppressing["email"])["email_normalized"].drop_nulls())
+        kept = set(result.ledger.filter(pl.col("outcome") == "keep")["email_normalized"])
+        assert not must_not_mail & kept, path.name
+        assert must_not_mail <= set(result.suppression["email"]), path.name
