@@ -132,8 +132,6 @@ def test_every_variant_is_caught_up_to_three_percent(rates):
     found = fixes(table)
     assert {v: found.get(v) for v in VARIANTS} == VARIANTS
     assert set(found) == set(VARIANTS)  # and nothing else
-    # The colleague's cases really are large: at 3%, hotmal.com has 60 rows.
-    assert table["hotmal.com"] == 60 or rates != (0.03,)
 
 
 def test_variants_are_caught_in_a_real_list_next_to_real_domains():
@@ -160,7 +158,7 @@ def test_real_domains_are_never_corrected(counts):
 def test_free_email_typos_fixture_names_listed_domains():
     # The reviewed typo entries are in the package (a renamed entry would silently widen the test above).
     assert FREE_TYPOS <= FREE_DOMAINS
-    assert {d: t for d, t in fixes(MIX | dict.fromkeys(FREE_TYPOS, 1)).items()} == {
+    assert fixes(MIX | dict.fromkeys(FREE_TYPOS, 1)) == {
         "amail.com": "gmail.com",
         "gotmail.com": "hotmail.com",
         "hitmail.com": "hotmail.com",
