@@ -170,8 +170,17 @@ def validate(subscribers: pl.DataFrame, *, policy: Policy | None = None) -> pl.D
     """
     policy = policy or Policy()
     canonical = subscribers.select(list(SUBSCRIBER_COLUMNS))
-    addresses = apply_suggestions(check_addresses(subscribers["email"]))
-    rows = _with_dns_status(pl.concat([canonical, addresses], how="horizontal"), policy)
+    checked = check_addresses(subscribers["email"])
+    # One lookup per domain serves both the no_mx check and the typo rule (no mail: surely a typo).
+    answers = _mx_answers(checked["domain"], policy) if policy.check_dns else None
+    addresses = apply_suggestions(checked, mx=answers)
+    rows = pl.concat([canonical, addresses], how="horizontal")
+    if answers is None:
+        rows = rows.with_columns(
+            dns_status=pl.lit(None, dtype=pl.String), dns_detail=pl.lit(None, dtype=pl.String)
+        )
+    else:
+        rows = rows.join(answers, on="domain", how="left", nulls_equal=False).sort("source_row")
     # A list without first names at all is not a list of placeholder names.
     has_names = subscribers["first_name"].null_count() < subscribers.height
     return rows.with_columns(
@@ -302,22 +311,16 @@ def event_mailbox_keys(addresses: pl.Series) -> pl.DataFrame:
     return pl.concat([distinct, checked], how="horizontal")
 
 
-def _with_dns_status(rows: pl.DataFrame, policy: Policy) -> pl.DataFrame:
-    """Add ``dns_status`` (ok, no_mx, unknown) per row from one MX lookup per domain, when asked for."""
-    if not policy.check_dns:
-        return rows.with_columns(
-            dns_status=pl.lit(None, dtype=pl.String), dns_detail=pl.lit(None, dtype=pl.String)
-        )
-    domains = rows["domain"].drop_nulls().unique().sort()
-    answers = check_mx(
-        domains,
+def _mx_answers(domains: pl.Series, policy: Policy) -> pl.DataFrame:
+    """``domain``, ``dns_status`` (ok, no_mx, unknown) and ``dns_detail``: one MX lookup per domain."""
+    return check_mx(
+        domains.drop_nulls().unique().sort(),
         nameservers=list(policy.dns_nameservers) if policy.dns_nameservers else None,
         port=policy.dns_port,
         timeout=policy.dns_timeout,
         cache_path=Path(policy.dns_cache).expanduser() if policy.dns_cache else None,
         cache_ttl_seconds=policy.dns_cache_hours * 3600,
     )
-    return rows.join(answers, on="domain", how="left", nulls_equal=False).sort("source_row")
 
 
 def _with_address_engagement(
