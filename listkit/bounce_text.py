@@ -37,12 +37,13 @@ _RECIPIENT_WORD = re.compile(
     r"\s*[:=]?\s*[<\"']?$"
 )
 _QUOTE = re.compile(r"(?m)^> ?")
-_PARAGRAPH = re.compile(r"\n[ \t]*\n")
+#: The blank line between paragraphs (and between the field blocks of a report).
+PARAGRAPH = re.compile(r"\n[ \t]*\n")
 _FIELD_LINE = re.compile(r"^[A-Za-z][\w-]*:(?!//)")
 _REPORT_FIELD = re.compile(r"(?im)^(?:final-recipient|original-recipient|reporting-mta|arrival-date)\s*:")
 _DELAY_TEXT = re.compile(
     r"(?i)warning message only|will be retried|will (?:keep|continue) trying|only a temporary failure"
-    r"|has not yet been delivered|not yet been delivered|no action is required on your part"
+    r"|not yet been delivered|no action is required on your part"
     r"|do not need to re-?send|still (?:being )?(?:retried|trying)"
 )
 #: Subjects of delay warnings; an echoed original subject ("Undeliverable: Warning...") is not one.
@@ -102,7 +103,7 @@ def failed_recipients(text: str, exclude: set[str], known: tuple[str, ...] = ())
         for match in _ADDRESS_IN_TEXT.finditer(line):
             key, before = match.group(0).lower(), line[: match.start()]
             named_here = _LINE_START.match(before) or _RECIPIENT_WORD.search(before)
-            if key in wanted if known else key in spelled or (key not in exclude and named_here):
+            if (key in wanted) if known else (key in spelled or (key not in exclude and named_here)):
                 spelled.setdefault(key, match.group(0))
                 owner.setdefault(number, key)
     unnamed = [(a, _squeeze(text)) for a in dict.fromkeys(known) if a.lower() not in spelled]
@@ -125,7 +126,7 @@ def failed_recipients(text: str, exclude: set[str], known: tuple[str, ...] = ())
 def embedded_reports(text: str) -> list[str]:
     """RFC 3464 field blocks written into ``text`` (``> `` quoting removed), or [] when it has none."""
     blocks = []
-    for paragraph in _PARAGRAPH.split(_QUOTE.sub("", text.replace("\r\n", "\n"))):
+    for paragraph in PARAGRAPH.split(_QUOTE.sub("", text.replace("\r\n", "\n"))):
         lines = paragraph.strip("\n").splitlines()
         first = next((i for i, line in enumerate(lines) if _FIELD_LINE.match(line)), None)
         block = "\n".join(lines[first:]) if first is not None else ""

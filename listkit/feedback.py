@@ -51,6 +51,7 @@ import polars as pl
 from flufl.bounce import all_failures
 
 from listkit.bounce_text import (
+    PARAGRAPH,
     bounce_part,
     embedded_reports,
     failed_recipients,
@@ -92,7 +93,6 @@ _ROW_COLUMNS = ("email", "event", "event_raw", "timestamp", "campaign", "smtp_st
 _DELAYED = "delivery delayed for {} recipient(s), still being retried"
 _CAMPAIGN_HEADERS = ("x-campaign", "x-campaign-id", "list-id", "message-id")  # the first one present wins
 _NO_COMPLAINT_TYPES = ("not-spam", "auth-failure")  # RFC 6430 and RFC 6591 reports
-_PARAGRAPH = re.compile(r"\n[ \t]*\n")
 #: Sender-side headers: their addresses are never failed recipients.
 _SENDER_HEADERS = ("from", "to", "cc", "reply-to", "return-path", "sender")
 _ORIGINAL_SENDER_HEADERS = ("from", "sender", "reply-to", "return-path")
@@ -227,12 +227,10 @@ def _read_message(raw: bytes, fallback: datetime | None = None) -> _Found:
 def _classify(mail: _Mail) -> _Found:
     """Try the readers from the most to the least reliable signal."""
     msg = mail.msg
-    reports = [p for p in mail.parts if p.get_content_type().endswith("delivery-status")]  # RFC 6533 too
-    blocks = [block for report in reports for block in _field_blocks(report)]
-    printed = [HeaderParser(policy=compat32).parsestr(block) for block in embedded_reports(mail.text)]
     # A report whose failures name no address (a file path, say) leaves the notice's text to tell.
     unnamed = None
-    for found in (_from_dsn(mail, blocks), _from_dsn(mail, printed)):
+    for blocks in _report_blocks(mail):
+        found = _from_dsn(mail, blocks)
         if found is not None and found.kind != "no_recipient":
             return found
         unnamed = unnamed or found
@@ -264,6 +262,14 @@ def _classify(mail: _Mail) -> _Found:
     if _field(msg, "auto-submitted").lower() not in ("", "no"):
         return _Found(kind="auto_replies", why="automatic reply (Auto-Submitted header)")
     return _Found(kind="ignored", why="not a bounce, complaint or automatic reply")
+
+
+def _report_blocks(mail: _Mail) -> Iterator[list[Message]]:
+    """Field blocks of the message's delivery-status parts (RFC 6533's too), then of reports printed
+    into its text."""
+    reports = [p for p in mail.parts if p.get_content_type().endswith("delivery-status")]
+    yield [block for report in reports for block in _field_blocks(report)]
+    yield [HeaderParser(policy=compat32).parsestr(block) for block in embedded_reports(mail.text)]
 
 
 def _from_dsn(mail: _Mail, blocks: list[Message]) -> _Found | None:
@@ -384,7 +390,7 @@ def _from_ses(mail: _Mail) -> _Found | None:
 
 
 def _ses_status(recipient: dict[str, Any], bounce: dict[str, Any]) -> str:
-    """ "status diagnostic" of an SES bounced recipient, else SES's own bounce type and subtype."""
+    """The status and diagnostic of an SES bounced recipient, else SES's bounce type and subtype."""
     status = " ".join(str(recipient[k]) for k in ("status", "diagnosticCode") if recipient.get(k))
     return status or " ".join(str(bounce[k]) for k in ("bounceType", "bounceSubType") if bounce.get(k))
 
@@ -466,7 +472,7 @@ def _field_blocks(part: Message) -> list[Message]:
     # The email package splits only message/delivery-status into blocks: the others keep all but
     # their first block as body text (or all of it, when the part was not parsed as a message).
     texts = [_text(sub) for sub in blocks] if blocks else [_text(part)]  # _text: 8-bit bodies as UTF-8
-    rest = [b for t in texts for b in _PARAGRAPH.split(t.replace("\r\n", "\n"))]
+    rest = [b for t in texts for b in PARAGRAPH.split(t.replace("\r\n", "\n"))]
     return blocks + [HeaderParser(policy=compat32).parsestr(b.strip("\n")) for b in rest if b.strip()]
 
 
