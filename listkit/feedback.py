@@ -1,25 +1,41 @@
 """Raw feedback mail (bounces and spam complaints) turned into canonical events.
 
-``read_feedback`` reads a folder of ``.eml`` files (recursively, in relative-path order) or an mbox:
+``read_feedback`` reads a folder of ``.eml`` files (recursively, in relative-path order) or an mbox.
+Each message is tried with the most reliable reader first:
 
-- RFC 3464 DSNs: a ``bounce`` per ``Action: failed`` recipient; ``smtp_status`` is the RFC 3463
-  code, then the Diagnostic-Code ("5.1.1 smtp; 550 ..."). ``bounce_type`` stays null so that
-  :func:`listkit.activity.bounce_class` decides (5.1.x hard, 5.7.x policy, the rest soft).
-  ``Action: delayed`` is only counted: the MTA is still trying, nothing is known about the mailbox.
-- Other bounces (Exim, qmail...) go through flufl.bounce: a permanent failure is a bounce with the
-  code printed next to the address, or ``5.0.0``; its temporary failures are delay warnings.
+- RFC 3464 DSNs: a ``bounce`` per failed recipient (``Action: failed``, ``failure``, ``error``,
+  any case, comments allowed; a block without ``Action`` counts as failed when its status is
+  5.x.x). ``smtp_status`` is the RFC 3463 code, then the Diagnostic-Code ("5.1.1 smtp; 550 ...").
+  Report fields printed into the text of the message (forwarded bounces, mail systems that write
+  the report in the body) count as a report. ``Action: delayed`` is only counted: the MTA is still
+  trying, nothing is known about the mailbox.
 - RFC 5965 ARF reports: a ``complaint`` per ``Original-Rcpt-To`` or, when missing or redacted
   (Microsoft JMRP...), the returned message's ``To:``; ``not-spam``/``auth-failure`` are not.
-- Auto-replies, undated, unreadable and unrelated mail are counted and listed, never fatal.
+- Amazon SES notifications (JSON, as SNS mails them): ``Bounce`` gives bounces (``bounce_type``
+  hard for ``Permanent``, soft for ``Transient``), ``Complaint`` complaints.
+- Other bounces (Exim, qmail, Exchange, OpenSMTPD, carriers...): the recipients flufl.bounce finds,
+  or else those the notice names (:mod:`listkit.bounce_text`), or else the returned message's
+  ``To:``; ``smtp_status`` is the notice's text about that recipient (its SMTP reply and reason),
+  for :func:`listkit.bounces.classify_bounces` to read. Delay warnings are only counted.
+- Auto-replies, unreadable and unrelated mail are counted and listed, never fatal.
+
+``bounce_type`` stays null except for SES: the cause is read from ``smtp_status``.
+
+A complaint or bounce is never dropped for want of a date. Its timestamp is, in this order: the
+report's ``Last-Attempt-Date`` or ``Arrival-Date`` (DSN), ``Arrival-Date``/``Received-Date`` (ARF)
+or the notification's own time (SES); the message's ``Date``; the newest ``Received:`` header's
+date; the date of its mbox ``From `` line; the file's modification time (a folder of ``.eml``); and
+when none is known, null, for the caller to fill in (the run's ``as_of``).
 """
 
 from __future__ import annotations
 
 import email
+import json
 import mailbox
 import re
 from collections.abc import Iterator
-from contextlib import closing, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.errors import HeaderParseError
@@ -34,6 +50,15 @@ from typing import Any
 import polars as pl
 from flufl.bounce import all_failures
 
+from listkit.bounce_text import (
+    PARAGRAPH,
+    bounce_part,
+    embedded_reports,
+    failed_recipients,
+    is_delay_warning,
+    plausible_address,
+    returned_headers,
+)
 from listkit.errors import InputError
 from listkit.schema import EVENT_COLUMNS
 
@@ -50,16 +75,31 @@ _AUTO_SUBJECT = re.compile(
     r"(?i)^\s*(automatic reply|auto[- ]?(reply|response)|autoreply|r[ée]ponse automatique"
     r"|respuesta autom[áa]tica|abwesenheitsnotiz)\b|out of (the )?office"
 )
-_BOUNCE_SENDER = re.compile(r"(?i)\b(mailer-daemon|postmaster)@")
-_BOUNCE_SUBJECT = re.compile(r"(?i)undeliver|delivery (status|fail)|failure notice|returned mail")
-#: The columns feedback fills (bounce_type stays null: activity.bounce_class reads smtp_status).
-_ROW_COLUMNS = ("email", "event", "event_raw", "timestamp", "campaign", "smtp_status")
+_BOUNCE_SENDER = re.compile(r"(?i)\b(mailer-daemon|post_?master)\b")
+_BOUNCE_SUBJECT = re.compile(
+    r"(?i)undeliver|delivery (status|fail|notification)|failure notice|returned mail|mail delivery failed"
+    r"|mail (system )?error|non-?delivery|could not be delivered|returned to sender|mail failure"
+)
+#: Phrases of a notice that some delivery failed, for bounces from no daemon address with no telling subject.
+_BOUNCE_TEXT = re.compile(
+    r"(?i)could not be delivered|undeliverable|delivery (to .{0,80})?(has )?failed|permanent (fatal )?errors?"
+    r"|(was|were) not delivered|failed permanently"
+)
+#: Action values of a failed recipient (RFC 3464 says "failed"; MTAs also write these).
+_FAILED_ACTIONS = ("failed", "failure", "fail", "error", "expired")  # "expired": SendGrid gave up
+_COMMENT = re.compile(r"\([^()]*\)")
+#: The columns feedback fills.
+_ROW_COLUMNS = ("email", "event", "event_raw", "timestamp", "campaign", "smtp_status", "bounce_type")
 _DELAYED = "delivery delayed for {} recipient(s), still being retried"
 _CAMPAIGN_HEADERS = ("x-campaign", "x-campaign-id", "list-id", "message-id")  # the first one present wins
 _NO_COMPLAINT_TYPES = ("not-spam", "auth-failure")  # RFC 6430 and RFC 6591 reports
-_PARAGRAPH = re.compile(r"\n[ \t]*\n")
-#: A text line with a permanent (5.x.x) enhanced code, as bounces print them next to the address.
-_PERMANENT_LINE = re.compile(r"^.*?(?<![\d.])(5\.\d{1,3}\.\d{1,3})(?!\.?\d).*$", re.MULTILINE)
+#: Sender-side headers: their addresses are never failed recipients.
+_SENDER_HEADERS = ("from", "to", "cc", "reply-to", "return-path", "sender")
+_ORIGINAL_SENDER_HEADERS = ("from", "sender", "reply-to", "return-path")
+_MESSAGE_ID = re.compile(r"(?im)^\s*(?:message-id|in-reply-to|references)\s*:\s*<?([^>\s]+)>?")
+#: SES notification JSON as SNS mails it; long lines come back folded as "!" + newline + space.
+_SES_FOLD = re.compile(r"!\r?\n ")
+_SES_TYPES = {"Permanent": "hard", "Transient": "soft"}
 
 
 @dataclass(frozen=True)
@@ -85,14 +125,16 @@ def read_feedback(path: str | Path) -> FeedbackResult:
     """Events from a folder of ``.eml`` files or an mbox; ``source_row`` is the message's number.
 
     Raises :class:`~listkit.errors.InputError` when ``path`` is missing or unreadable, is neither a
-    folder nor an mbox, or has no ``.eml`` files; problems with single messages are never fatal."""
+    folder nor an mbox, or has no ``.eml`` files; problems with single messages are never fatal.
+    Timestamps follow the order in the module docstring and may be null: a complaint is never
+    dropped for want of a date."""
     stats = dict.fromkeys(STATS, 0)
     rows: list[dict[str, Any]] = []
     problems: list[str] = []
-    for number, (label, raw) in enumerate(_messages(Path(path)), start=1):
+    for number, (label, raw, fallback) in enumerate(_messages(Path(path)), start=1):
         stats["messages"] += 1
         try:
-            found = _read_message(raw)
+            found = _read_message(raw, fallback)
         except Exception as exc:  # one pathological message must not cost the whole run its feedback
             found = _Found(kind="unreadable", why=f"could not be parsed ({type(exc).__name__}: {exc})")
         stats["delays"] += found.delays
@@ -109,8 +151,11 @@ def read_feedback(path: str | Path) -> FeedbackResult:
     return FeedbackResult(events=events, stats=stats, problems=problems)
 
 
-def _messages(path: Path) -> Iterator[tuple[str, bytes]]:
-    """(label, raw bytes) of every message, labelled by relative path or mbox position."""
+def _messages(path: Path) -> Iterator[tuple[str, bytes, datetime | None]]:
+    """(label, raw bytes, last-resort time) of every message, labelled by relative path or mbox position.
+
+    The last-resort time is the file's modification time for an ``.eml``, the date of the ``From ``
+    separator line for an mbox message."""
     hint = "pass a folder of .eml files or an mbox file"
     if path.is_dir():
         names = sorted(p.relative_to(path).as_posix() for p in path.rglob("*.[eE][mM][lL]") if p.is_file())
@@ -119,9 +164,10 @@ def _messages(path: Path) -> Iterator[tuple[str, bytes]]:
         for name in names:
             try:
                 data = (path / name).read_bytes()
+                modified = datetime.fromtimestamp(int((path / name).stat().st_mtime), UTC)
             except OSError as exc:  # e.g. permissions: for the user to fix, not a message to skip
                 raise InputError(f"cannot be read ({exc.strerror})", file=path / name) from exc
-            yield name, data
+            yield name, data, modified
         return
     try:
         with path.open("rb") as handle:
@@ -130,9 +176,13 @@ def _messages(path: Path) -> Iterator[tuple[str, bytes]]:
         raise InputError(f"cannot be read ({exc.strerror})", file=path, hint=hint) from exc
     if head and head != b"From ":  # every mbox starts with a "From " separator line; empty is an empty mbox
         raise InputError("is neither a folder nor an mbox file", file=path, hint=hint)
-    with closing(mailbox.mbox(path, create=False)) as box:
+    box = mailbox.mbox(path, create=False)
+    try:
         for index, key in enumerate(box.iterkeys(), start=1):
-            yield f"{path.name} message {index}", box.get_bytes(key)
+            separator, _, data = box.get_bytes(key, from_=True).partition(b"\n")
+            yield f"{path.name} message {index}", data, _from_line_time(separator.decode("latin-1"))
+    finally:
+        box.close()
 
 
 @dataclass(frozen=True)
@@ -141,39 +191,54 @@ class _Mail:
 
     msg: Message
     parts: list[Message]  # the message and its MIME parts, attached messages not descended into
-    original: Message | None  # headers of the returned original message, when attached
-    sent_at: datetime | None  # the Date header, the last fallback for event times
+    text: str  # the text of its own parts (not of attached messages), returned message included
+    original: Message | None  # headers of the returned original message, attached or quoted
+    sent_at: datetime | None  # the last fallback for event times (see the module docstring)
 
-    def event(self, address: str, event: str, when: datetime | None, status: str | None) -> dict[str, Any]:
+    def event(
+        self,
+        address: str,
+        event: str,
+        when: datetime | None,
+        status: str | None,
+        bounce_type: str | None = None,
+    ) -> dict[str, Any]:
         """One event row (the caller adds ``source_row``)."""
         raw, campaign = ("dsn" if event == "bounce" else "arf"), _campaign(self.original)
-        return dict(zip(_ROW_COLUMNS, (address, event, raw, when, campaign, status), strict=True))
+        values = (address, event, raw, when or self.sent_at, campaign, status, bounce_type)
+        return dict(zip(_ROW_COLUMNS, values, strict=True))
 
 
-def _read_message(raw: bytes) -> _Found:
-    """Classify one message and extract its events."""
+def _read_message(raw: bytes, fallback: datetime | None = None) -> _Found:
+    """Classify one message and extract its events (``fallback``: the time when it has no other)."""
     # compat32 keeps raw header text and never raises on malformed headers, which bounces often have.
     msg = email.message_from_bytes(raw, policy=compat32)
     if not _MAIL_HEADERS.intersection(key.lower() for key in msg):
         why = "not an email message (no mail headers)" if raw.strip() else "empty message"
         return _Found(kind="unreadable", why=why)
     parts = list(_parts(msg))
-    found = _classify(_Mail(msg, parts, _original_headers(parts[1:]), _when(_field(msg, "date"))))
-    if any(row["timestamp"] is None for row in found.rows):
-        return _Found(kind="unreadable", why="no usable date (Date, Arrival-Date or Last-Attempt-Date)")
-    return found
+    text = "\n\n".join(_part_texts(parts))
+    original = _original_headers(parts[1:])
+    if original is None and (quoted := returned_headers(text)) is not None:
+        original = HeaderParser(policy=compat32).parsestr(quoted)
+    return _classify(_Mail(msg, parts, text, original, _sent_at(msg, fallback)))
 
 
 def _classify(mail: _Mail) -> _Found:
     """Try the readers from the most to the least reliable signal."""
     msg = mail.msg
-    reports = [p for p in mail.parts if p.get_content_type().endswith("delivery-status")]  # RFC 6533 too
-    blocks = [block for report in reports for block in _field_blocks(report)]
-    if blocks and (found := _from_dsn(mail, blocks)) is not None:
-        return found
+    # A report whose failures name no address (a file path, say) leaves the notice's text to tell.
+    unnamed = None
+    for blocks in _report_blocks(mail):
+        found = _from_dsn(mail, blocks)
+        if found is not None and found.kind != "no_recipient":
+            return found
+        unnamed = unnamed or found
     report = next((p for p in mail.parts if p.get_content_type() == "message/feedback-report"), None)
     if report is not None:
         return _from_arf(mail, report)
+    if (found := _from_ses(mail)) is not None:
+        return found
     # Explicit auto-reply markers first: flufl's text heuristics could misread a quoted bounce.
     precedence = _field(msg, "precedence").lower()
     auto = msg.get("x-autoreply") or msg.get("x-autorespond") or precedence == "auto_reply"
@@ -182,11 +247,29 @@ def _classify(mail: _Mail) -> _Found:
     if (found := _from_flufl(mail)) is not None:
         return found
     # Bounces say Auto-Submitted too (RFC 3834), so a bounce-looking message is not called an auto-reply.
-    if _BOUNCE_SENDER.search(_field(msg, "from")) or _BOUNCE_SUBJECT.search(_field(msg, "subject")):
-        return _Found(kind="no_recipient", why="looks like a bounce but names no failed recipient")
+    notice = bounce_part(mail.text)
+    if (
+        unnamed is not None
+        or _BOUNCE_SENDER.search(_field(msg, "from"))
+        or _BOUNCE_SUBJECT.search(_field(msg, "subject"))
+        or _BOUNCE_TEXT.search(notice)
+    ):
+        return (
+            _from_notice(mail, notice)
+            or unnamed
+            or _Found(kind="no_recipient", why="looks like a bounce but names no failed recipient")
+        )
     if _field(msg, "auto-submitted").lower() not in ("", "no"):
         return _Found(kind="auto_replies", why="automatic reply (Auto-Submitted header)")
     return _Found(kind="ignored", why="not a bounce, complaint or automatic reply")
+
+
+def _report_blocks(mail: _Mail) -> Iterator[list[Message]]:
+    """Field blocks of the message's delivery-status parts (RFC 6533's too), then of reports printed
+    into its text."""
+    reports = [p for p in mail.parts if p.get_content_type().endswith("delivery-status")]
+    yield [block for report in reports for block in _field_blocks(report)]
+    yield [HeaderParser(policy=compat32).parsestr(block) for block in embedded_reports(mail.text)]
 
 
 def _from_dsn(mail: _Mail, blocks: list[Message]) -> _Found | None:
@@ -194,32 +277,54 @@ def _from_dsn(mail: _Mail, blocks: list[Message]) -> _Found | None:
     recipients = [b for b in blocks if _field(b, "final-recipient") or _field(b, "original-recipient")]
     if not recipients:
         return None
-    rows: list[dict[str, Any]] = []
+    arrival = next((value for b in blocks if (value := _field(b, "arrival-date"))), "")
+    failed: list[tuple[str, str, str, datetime | None]] = []  # address, status, diagnostic, time
     delays = unnamed = 0
     for block in recipients:
-        action = _field(block, "action").lower()
+        # The comment after a status ("5.2.1 (mailbox disabled)") only names the code.
+        status, diagnostic = (
+            _COMMENT.sub("", _field(block, "status")).strip(),
+            _field(block, "diagnostic-code"),
+        )
+        action = _action(_field(block, "action"), status)
         # delayed: still being retried, nothing is known about the mailbox yet; delivered, relayed,
-        # expanded: nothing went wrong ("error" is OpenSMTPD's word for failed).
-        delays += action.startswith("delayed")
-        if not action.startswith(("failed", "error")):
+        # expanded: nothing went wrong.
+        delays += action == "delayed"
+        if action != "failed":
             continue
         # Original-Recipient is the address as we sent it, before any alias or forwarding rewrite.
         address = _address(_field(block, "original-recipient")) or _address(_field(block, "final-recipient"))
         unnamed += address is None
-        if address is None:
-            continue
-        status, diagnostic = _field(block, "status"), _field(block, "diagnostic-code")
+        if address is not None:
+            failed.append((address, status, diagnostic, _when(_field(block, "last-attempt-date"), arrival)))
+    # Without a Diagnostic-Code, the notice's own text about the recipient tells the cause.
+    notes = {}
+    if any(not diagnostic for _, _, diagnostic, _ in failed):
+        named = failed_recipients(bounce_part(mail.text), set(), tuple(a for a, _, _, _ in failed))
+        notes = {address.lower(): text for address, text in named}
+    rows = []
+    for address, status, diagnostic, when in failed:
         if not _STATUS_CODE.search(status):
             code = _STATUS_CODE.search(diagnostic)
             status = code.group(0) if code else "5.0.0"
-        # The per-message block (with Arrival-Date) comes first.
-        when = _when(_field(block, "last-attempt-date"), _field(blocks[0], "arrival-date")) or mail.sent_at
-        rows.append(mail.event(address, "bounce", when, f"{status} {diagnostic}".strip()))
+        detail = diagnostic or notes.get(address.lower(), "")
+        rows.append(mail.event(address, "bounce", when, f"{status} {detail}".strip()))
     if rows or delays:
         return _Found(rows, delays=delays, why=_DELAYED.format(delays))
     if unnamed:
         return _Found(kind="no_recipient", why="delivery failure without a recipient address")
     return _Found(kind="ignored", why="delivery status notification without a failure")
+
+
+def _action(value: str, status: str) -> str:
+    """``failed``, ``delayed`` or another action word of a DSN block (comments and case ignored).
+
+    A block without an Action field is judged by its status: 5.x.x failed, 4.x.x delayed."""
+    words = _COMMENT.sub(" ", value).lower().split()
+    if not words:
+        code = _STATUS_CODE.search(status)
+        return {"5": "failed", "4": "delayed"}.get(code.group(1) if code else "", "")
+    return "failed" if words[0] in _FAILED_ACTIONS else words[0]
 
 
 def _from_arf(mail: _Mail, report: Message) -> _Found:
@@ -228,7 +333,7 @@ def _from_arf(mail: _Mail, report: Message) -> _Found:
     kind = _field(block, "feedback-type").lower()
     if kind in _NO_COMPLAINT_TYPES:
         return _Found(kind="ignored", why=f"feedback report of type {kind!r} is not a complaint")
-    when = _when(_field(block, "arrival-date"), _field(block, "received-date")) or mail.sent_at
+    when = _when(_field(block, "arrival-date"), _field(block, "received-date"))
     named = [_address(value) for value in _fields(block, "original-rcpt-to")]
     recipients = [a for a in named if a and not _redacted(a)]
     if not recipients and mail.original is not None:
@@ -240,26 +345,105 @@ def _from_arf(mail: _Mail, report: Message) -> _Found:
     return _Found([mail.event(a, "complaint", when, None) for a in dict.fromkeys(recipients)])
 
 
+def _from_ses(mail: _Mail) -> _Found | None:
+    """Events of an Amazon SES notification (bare, or wrapped in an SNS message); ``None`` otherwise."""
+    text = _SES_FOLD.sub("", mail.text)
+    start = text.find("{")
+    if '"notificationType"' not in text.replace('\\"', '"') or start < 0:
+        return None
+    try:
+        data = json.JSONDecoder().raw_decode(text, start)[0]
+        if isinstance(data.get("Message"), str):  # the SNS envelope holds the SES JSON as a string
+            data = json.loads(data["Message"])
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    kind = str(data.get("notificationType") or data.get("eventType") or "")
+    if kind == "Bounce":
+        bounce = data.get("bounce") or {}
+        when, verdict = _iso_time(bounce.get("timestamp")), _SES_TYPES.get(bounce.get("bounceType"))
+        rows = [
+            mail.event(r["emailAddress"], "bounce", when, _ses_status(r, bounce), verdict)
+            for r in bounce.get("bouncedRecipients") or []
+            if isinstance(r, dict) and plausible_address(str(r.get("emailAddress", "")))
+        ]
+    elif kind == "Complaint":
+        complaint = data.get("complaint") or {}
+        if complaint.get("complaintFeedbackType") in _NO_COMPLAINT_TYPES:
+            return _Found(kind="ignored", why="Amazon SES feedback of type 'not-spam' is not a complaint")
+        when = _iso_time(complaint.get("timestamp"))
+        rows = [
+            mail.event(r["emailAddress"], "complaint", when, None)
+            for r in complaint.get("complainedRecipients") or []
+            if isinstance(r, dict) and plausible_address(str(r.get("emailAddress", "")))
+        ]
+    else:
+        return _Found(
+            kind="ignored", why=f"Amazon SES notification of type {kind!r} is not a bounce or complaint"
+        )
+    return (
+        _Found(rows)
+        if rows
+        else _Found(kind="no_recipient", why="Amazon SES notification without a recipient")
+    )
+
+
+def _ses_status(recipient: dict[str, Any], bounce: dict[str, Any]) -> str:
+    """The status and diagnostic of an SES bounced recipient, else SES's bounce type and subtype."""
+    status = " ".join(str(recipient[k]) for k in ("status", "diagnosticCode") if recipient.get(k))
+    return status or " ".join(str(bounce[k]) for k in ("bounceType", "bounceSubType") if bounce.get(k))
+
+
 def _from_flufl(mail: _Mail) -> _Found | None:
-    """Bounces flufl.bounce recognises in non-RFC 3464 mail; ``None`` when it finds none."""
+    """Bounces flufl.bounce recognises in non-RFC 3464 mail; ``None`` when it finds none.
+
+    Its detectors also return message ids, the sender and fragments of text: only plausible
+    addresses that are not the sender's count."""
     try:
         temporary, permanent = all_failures(mail.msg)
     except Exception:  # a crashing detector means "not recognised", not a failed run
         return None
-    failed = sorted({a.decode("ascii", "replace") for a in permanent} - {""})
-    delays = len(temporary - permanent)
-    if not failed and not delays:
+    exclude = _not_recipients(mail, _ORIGINAL_SENDER_HEADERS)  # flufl does not return the notice's To
+
+    def usable(found: set[bytes]) -> list[str]:
+        decoded = (a.decode("ascii", "replace").strip() for a in found)
+        return sorted({a for a in decoded if plausible_address(a) and a.lower() not in exclude})
+
+    failed, delayed = usable(permanent), usable(temporary - permanent)
+    if not failed and not delayed:
         return None
-    text = "\n\n".join(_text(p) for p in mail.parts if p.get_content_type() == "text/plain")
-    rows = [mail.event(a, "bounce", mail.sent_at, _status_near(text, a) or "5.0.0") for a in failed]
-    return _Found(rows, delays=delays, why=_DELAYED.format(delays))
+    named = failed_recipients(bounce_part(mail.text), exclude, tuple(failed)) if failed else []
+    rows = [mail.event(address, "bounce", None, why) for address, why in named]
+    return _Found(rows, delays=len(delayed), why=_DELAYED.format(len(delayed)))
 
 
-def _status_near(text: str, address: str) -> str | None:
-    """'code line' for the first permanent (5.x.x) code in the paragraph that names ``address``."""
-    start = text.lower().find(address.lower())
-    line = _PERMANENT_LINE.search(_PARAGRAPH.split(text[start:], maxsplit=1)[0]) if start >= 0 else None
-    return f"{line.group(1)} {' '.join(line.group(0).split())}" if line else None
+def _from_notice(mail: _Mail, notice: str) -> _Found | None:
+    """Bounces named by the text of a bounce-looking notice, else its returned message's ``To:``."""
+    exclude = _not_recipients(mail, _SENDER_HEADERS)
+    named = failed_recipients(notice, exclude)
+    if not named and mail.original is not None:
+        to = [a for _, a in getaddresses([_field(mail.original, "to")]) if plausible_address(a)][:1]
+        named = failed_recipients(notice, exclude, tuple(to))
+    if not named:
+        return None
+    if is_delay_warning(_field(mail.msg, "subject"), notice):
+        return _Found(delays=len(named), why=_DELAYED.format(len(named)))
+    return _Found([mail.event(address, "bounce", None, why) for address, why in named])
+
+
+def _not_recipients(mail: _Mail, own: tuple[str, ...]) -> set[str]:
+    """Lower-case addresses that cannot be failed recipients: the notice's ``own`` headers', the
+    original sender's, and message ids; those the notice lists in X-Failed-Recipients (Exim) always can."""
+    headers = [(mail.msg, own)]
+    if mail.original is not None:
+        headers.append((mail.original, _ORIGINAL_SENDER_HEADERS))
+    values = [value for block, names in headers for name in names for value in _fields(block, name)]
+    ids = _MESSAGE_ID.findall(mail.text) + _fields(mail.msg, "message-id")
+    failed = {a.lower() for _, a in getaddresses(_fields(mail.msg, "x-failed-recipients"))}
+    return (
+        {a.lower() for _, a in getaddresses(values) if "@" in a} | {m.strip("<> ").lower() for m in ids}
+    ) - failed
 
 
 def _parts(msg: Message) -> Iterator[Message]:
@@ -270,6 +454,17 @@ def _parts(msg: Message) -> Iterator[Message]:
             yield from _parts(part)
 
 
+def _part_texts(parts: list[Message]) -> Iterator[str]:
+    """The plain text of each part: text/plain parts, and multiparts the parser could not split."""
+    for part in parts:
+        payload = part.get_payload()
+        if part.get_content_maintype() == "multipart" and isinstance(payload, str):
+            # A boundary that does not match the declared one (redacted samples, broken MTAs).
+            yield payload.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        elif part.get_content_maintype() == "text" and part.get_content_subtype()[:4] not in ("html", "rfc8"):
+            yield _text(part)  # subtype by prefix: some MTAs fold parameters into it
+
+
 def _field_blocks(part: Message) -> list[Message]:
     """Field blocks of a delivery-status, global-delivery-status or feedback-report part."""
     payload = part.get_payload()
@@ -277,7 +472,7 @@ def _field_blocks(part: Message) -> list[Message]:
     # The email package splits only message/delivery-status into blocks: the others keep all but
     # their first block as body text (or all of it, when the part was not parsed as a message).
     texts = [_text(sub) for sub in blocks] if blocks else [_text(part)]  # _text: 8-bit bodies as UTF-8
-    rest = [b for t in texts for b in _PARAGRAPH.split(t.replace("\r\n", "\n"))]
+    rest = [b for t in texts for b in PARAGRAPH.split(t.replace("\r\n", "\n"))]
     return blocks + [HeaderParser(policy=compat32).parsestr(b.strip("\n")) for b in rest if b.strip()]
 
 
@@ -328,9 +523,9 @@ def _text(part: Message) -> str:
 
 
 def _address(value: str) -> str | None:
-    """The address of a recipient field, without its type ("rfc822;") or angle brackets."""
+    """The address of a recipient field, without its type ("rfc822;") or angle brackets, if it is one."""
     address = parseaddr(value.split(";", 1)[-1].strip())[1].strip()
-    return address if "@" in address else None
+    return address if plausible_address(address) else None  # not a pipe, a path or "@host"
 
 
 def _redacted(address: str) -> bool:
@@ -338,6 +533,31 @@ def _redacted(address: str) -> bool:
     local, _, domain = address.rpartition("@")
     masked = len(local) >= 3 and not local.strip("xX*#")  # "x@" alone may well be a real mailbox
     return "redacted" in address.lower() or not local or not domain or masked
+
+
+def _sent_at(msg: Message, fallback: datetime | None) -> datetime | None:
+    """The message's Date, else its newest Received: date, else its "From " line's, else ``fallback``."""
+    received = [moment for value in _fields(msg, "received") if (moment := _when(value.rpartition(";")[2]))]
+    return (
+        _when(_field(msg, "date"))
+        or max(received, default=None)
+        or _from_line_time(msg.get_unixfrom() or "")
+        or fallback
+    )
+
+
+def _from_line_time(line: str) -> datetime | None:
+    """The date of an mbox "From sender date" separator line (asctime, maybe with a zone)."""
+    words = line.split()
+    return _when(" ".join(words[2:])) if len(words) > 2 and words[0] == "From" else None
+
+
+def _iso_time(value: object) -> datetime | None:
+    """An ISO-8601 time (as SES writes them) in UTC, or ``None``."""
+    with suppress(TypeError, ValueError):
+        moment = datetime.fromisoformat(str(value))
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return None
 
 
 def _when(*values: str) -> datetime | None:
