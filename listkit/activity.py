@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
+from listkit.bounces import classify_bounces
 from listkit.interpret import lookup
 from listkit.policy import Policy
 from listkit.schema import EPOCH
@@ -42,14 +43,6 @@ from listkit.schema import EPOCH
 #: order in which a parallel group-by adds the events (reruns stay byte-identical).
 DECAY_UNITS = 1_000_000
 _MICROSECONDS_PER_DAY = 86_400 * 1_000_000
-
-#: RFC 3463 enhanced status code anywhere in the status or diagnostic text.
-_ENHANCED_STATUS = r"\b([245])\.(\d{1,3})\.(\d{1,3})\b"
-#: Diagnostic texts of dead mailboxes when no enhanced code is given ("550 No such user").
-_DEAD_MAILBOX_TEXT = (
-    r"(?i)(user unknown|no such (user|mailbox|recipient)|does not exist|unknown (user|recipient)"
-    r"|mailbox unavailable|invalid (mailbox|recipient))"
-)
 
 #: User agents of machines, not readers: Apple MPP's bare agent, link scanners and prefetchers.
 MACHINE_AGENT_PATTERN = (
@@ -88,7 +81,9 @@ class LogSurvey:
         first_unlabelled_open_at: the earliest open with neither ESP label nor user agent, but with
             a campaign (the only opens the fast-fetch test can judge).
         machine_agents: the log's distinct user agents that are machines' (sorted).
-        status_classes: each distinct SMTP status of the log's bounces with its :func:`status_class`.
+        bounce_reasons: each distinct (``smtp_status``, ``bounce_type``) pair of the log's bounces
+            with its ``bounce_reason`` and ``bounce_class`` (:func:`listkit.bounces.classify_bounces`)
+            and the ``bounce_key`` that matches events to it (:func:`bounce_key`).
         unknown_types: event names listkit does not know, with their counts.
     """
 
@@ -97,7 +92,7 @@ class LogSurvey:
     first_delivered_at: datetime | None
     first_unlabelled_open_at: datetime | None
     machine_agents: tuple[str, ...]
-    status_classes: dict[str, str]
+    bounce_reasons: pl.DataFrame
     unknown_types: dict[str, int]
 
     def sends_only(self, as_of: datetime) -> bool:
@@ -124,9 +119,10 @@ def survey_events(events: pl.DataFrame | pl.LazyFrame) -> LogSurvey:
     # the slower of them, and memory would grow with the log.
     scalars = scalars.collect(engine="streaming")
     agents = log.select(interned("user_agent").drop_nulls().unique()).collect(engine="streaming")
-    statuses = (
+    pairs = (
         log.filter(pl.col("event") == "bounce")
-        .select(interned("smtp_status").drop_nulls().unique())
+        .select(interned("smtp_status"), interned("bounce_type"))
+        .unique()
         .collect(engine="streaming")
     )
     unknown = (
@@ -136,60 +132,47 @@ def survey_events(events: pl.DataFrame | pl.LazyFrame) -> LogSurvey:
         .collect(engine="streaming")
     )
     agents = agents.to_series().cast(pl.String)
-    statuses = statuses.select(pl.col("smtp_status").cast(pl.String).sort()).with_columns(status_class())
+    # Regular expressions once per distinct pair (a few thousand), never per event.
+    pairs = pairs.select(pl.all().cast(pl.String)).sort("smtp_status", "bounce_type", nulls_last=True)
     return LogSurvey(
         **scalars.row(0, named=True),
         machine_agents=tuple(agents.filter(agents.str.contains(MACHINE_AGENT_PATTERN)).sort()),
-        status_classes=dict(statuses.iter_rows()),
+        bounce_reasons=_with_bounce_key(classify_bounces(pairs)),
         unknown_types=dict(sorted((str(name), int(count)) for name, count in unknown.iter_rows())),
     )
 
 
-def status_class() -> pl.Expr:
-    """``hard``, ``soft`` or ``policy`` from ``smtp_status`` alone (named ``status_class``).
+def bounce_key(seed: int = 0) -> pl.Expr:
+    """A 64-bit key of each event's (``smtp_status``, ``bounce_type``) pair.
 
-    The RFC 3463 status decides: 5.1.x (bad address) and 5.2.1 (mailbox disabled) are hard; 5.7.x
-    is a policy block that says nothing about the mailbox; any other code (4.x.x transient, 5.2.2
-    mailbox full, 5.4.x routing...) is soft. Without a code, a diagnostic text that says the user
-    does not exist is hard, anything else (or no status) soft.
+    Two seeded string hashes combined: ten times cheaper per event than hashing a struct, and only
+    the few thousand distinct pairs of a log need to differ (:func:`_with_bounce_key` checks).
     """
-    code = pl.col("smtp_status").str.extract_groups(_ENHANCED_STATUS)
-    status_class = code.struct.field("1")
-    subject = code.struct.field("2")
-    detail = code.struct.field("3")
-    return (
-        pl.when((status_class == "5") & ((subject == "1") | ((subject == "2") & (detail == "1"))))
-        .then(pl.lit("hard"))
-        .when((status_class == "5") & (subject == "7"))
-        .then(pl.lit("policy"))
-        .when(status_class.is_not_null())
-        .then(pl.lit("soft"))
-        .when(pl.col("smtp_status").str.contains(_DEAD_MAILBOX_TEXT))
-        .then(pl.lit("hard"))
-        .otherwise(pl.lit("soft"))
-        .alias("status_class")
-    )
+    return pl.col("smtp_status").hash(seed=2 * seed + 1) ^ pl.col("bounce_type").hash(seed=2 * seed + 2)
 
 
-def bounce_class(status_classes: dict[str, str] | None = None) -> pl.Expr:
-    """``hard``, ``soft`` or ``policy`` for bounce events (null for other events).
+def _with_bounce_key(reasons: pl.DataFrame) -> pl.DataFrame:
+    """``reasons`` with ``bounce_key`` and ``key_seed``: the first seed whose keys are all distinct."""
+    seed = 0
+    while (keyed := reasons.with_columns(bounce_key=bounce_key(seed)))["bounce_key"].is_duplicated().any():
+        seed += 1
+    return keyed.with_columns(key_seed=pl.lit(seed, dtype=pl.UInt32))
 
-    The ESP's ``bounce_type`` wins; otherwise :func:`status_class` decides. ``status_classes``
-    (from :class:`LogSurvey`) holds it already worked out per distinct status, which is much cheaper
-    on a large log than matching every row's text.
+
+def _key_seed(bounce_reasons: pl.DataFrame) -> int:
+    return int(bounce_reasons["key_seed"][0]) if bounce_reasons.height else 0
+
+
+def bounce_class(bounce_reasons: pl.DataFrame) -> pl.Expr:
+    """``hard``, ``soft``, ``policy`` or ``ignored`` for bounce events (null for other events).
+
+    ``bounce_reasons`` is :class:`LogSurvey`'s: each distinct pair already classified by
+    :func:`listkit.bounces.classify_bounces`, matched here by its key (a handful of ``is_in`` tests
+    per event, elementwise, so a scanned log still streams).
     """
-    if status_classes is None:
-        from_status = status_class()
-    else:
-        statuses = pl.Series(list(status_classes), dtype=pl.String)
-        classes = pl.Series(list(status_classes.values()), dtype=pl.String)
-        from_status = lookup(pl.col("smtp_status"), statuses, classes, pl.String).fill_null("soft")
-    return (
-        pl.when(pl.col("event") != "bounce")
-        .then(pl.lit(None, dtype=pl.String))
-        # The ESP's "block" (a receiver's reputation or policy refusal) is listkit's "policy".
-        .otherwise(pl.coalesce(pl.col("bounce_type").replace("block", "policy"), from_status))
-    )
+    keys, classes = bounce_reasons["bounce_key"], bounce_reasons["bounce_class"]
+    classes = lookup(bounce_key(_key_seed(bounce_reasons)), keys, classes, pl.String)
+    return pl.when(pl.col("event") == "bounce").then(classes.fill_null("soft"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,7 +223,8 @@ def event_context(
 def classified_events(events: pl.DataFrame | pl.LazyFrame, context: EventContext) -> pl.LazyFrame:
     """Every event with its classes, lazily: nothing is read until a query collects it.
 
-    Columns: ``email``, ``email_hash``, ``event``, ``timestamp``, ``smtp_status`` (bounces only),
+    Columns: ``email``, ``email_hash``, ``event``, ``timestamp``, ``smtp_status`` and ``bounce_type``
+    (bounces only),
     ``bounce_class``, ``in_range`` (at or before ``as_of``), and, for events in range, ``delivery``
     and ``machine`` (an open or click by a machine); ``age_us`` and ``decay`` (in :data:`DECAY_UNITS`).
     """
@@ -267,8 +251,9 @@ def classified_events(events: pl.DataFrame | pl.LazyFrame, context: EventContext
         email_hash=address_hash(),
         in_range=in_range,
         smtp_status=pl.when(pl.col("event") == "bounce").then(pl.col("smtp_status")),
+        bounce_type=pl.when(pl.col("event") == "bounce").then(pl.col("bounce_type")),
         # Classed whatever their date: a hard bounce after as_of still says the mailbox is dead.
-        bounce_class=bounce_class(survey.status_classes),
+        bounce_class=bounce_class(survey.bounce_reasons),
         machine=in_range & machine,
         age_us=as_of_us - pl.col("timestamp").dt.epoch("us"),
     ).with_columns(
@@ -302,6 +287,7 @@ EVENT_CLASSES = (
     "bounce_hard",
     "bounce_soft",
     "bounce_policy",
+    "bounce_ignored",
     "complaint",
     "unsubscribe",
     "unknown",
@@ -513,8 +499,9 @@ def sequence_counts(
     ``deliveries_since_engagement`` (deliveries after the mailbox's last engagement) and
     ``soft_bounce_streak`` (soft bounces after its last delivery: a delivery ends a streak); and
     every hard bounce and every soft one up to ``as_of`` with ``on``, ``timestamp``, ``in_range``,
-    ``smtp_status`` and ``bounce_class`` (a small subset of the log).
+    ``smtp_status``, ``bounce_class`` and ``bounce_reason`` (a small subset of the log).
     """
+    reasons = context.survey.bounce_reasons
     soft = pl.col("in_range") & (pl.col("bounce_class") == "soft")
     hard = pl.col("bounce_class") == "hard"
 
@@ -542,9 +529,18 @@ def sequence_counts(
         classified_events(events, context)
         # Hard bounces whatever their date (they are never forgotten), soft ones up to as_of.
         .filter(hard | soft)
-        .select(_kept(on), "timestamp", "in_range", interned("smtp_status"), interned("bounce_class"))
+        .select(
+            _kept(on),
+            "timestamp",
+            "in_range",
+            interned("smtp_status"),
+            interned("bounce_class"),
+            bounce_key=bounce_key(_key_seed(reasons)),
+        )
         .collect(engine="streaming")
         .with_columns(pl.col(pl.Categorical).cast(pl.String))
+        .join(reasons.select("bounce_key", "bounce_reason"), on="bounce_key", how="left")
+        .drop("bounce_key")
     )
     return counts, bounces
 

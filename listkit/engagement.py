@@ -78,6 +78,8 @@ FEATURE_COLUMNS = (
     "last_bounce_status",
     "hard_bounce_at",
     "hard_bounce_status",
+    "last_bounce_reason",
+    "hard_bounce_reason",
     "complaint_at",
     "unsubscribed_at",
     "score",
@@ -92,6 +94,8 @@ _NOT_SUMMED = {
     "soft_bounce_streak",
     "last_bounce_status",
     "hard_bounce_status",
+    "last_bounce_reason",
+    "hard_bounce_reason",
     "score",
 }
 _SUMMED = (
@@ -151,8 +155,10 @@ def event_features(
         bounces.join(address_keys, on=on)
         .group_by("mailbox_key")
         .agg(
-            last_bounce_status=_latest_status(pl.col("in_range")),
-            hard_bounce_status=_latest_status(pl.col("bounce_class") == "hard"),
+            last_bounce_status=_latest(pl.col("in_range")),
+            hard_bounce_status=_latest(pl.col("bounce_class") == "hard"),
+            last_bounce_reason=_latest(pl.col("in_range"), "bounce_reason"),
+            hard_bounce_reason=_latest(pl.col("bounce_class") == "hard", "bounce_reason"),
         )
     )
     return (
@@ -181,13 +187,13 @@ def last_engagement_by_address(activity: pl.DataFrame, mailbox_keys: pl.DataFram
     )
 
 
-def _latest_status(condition: pl.Expr) -> pl.Expr:
-    """Inside a group-by: the SMTP status of the latest event meeting ``condition``.
+def _latest(condition: pl.Expr, column: str = "smtp_status") -> pl.Expr:
+    """Inside a group-by: ``column`` of the latest bounce meeting ``condition``.
 
     Sorted by time, then status, so ties give the same answer on every run.
     """
     return (
-        pl.col("smtp_status")
+        pl.col(column)
         .filter(condition)
         .sort_by(pl.col("timestamp").filter(condition), pl.col("smtp_status").filter(condition))
         .last()

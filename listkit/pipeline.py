@@ -56,6 +56,7 @@ LEDGER_COLUMNS = (
     "last_engagement_at",
     "last_bounce_at",
     "last_bounce_status",
+    "bounce_reason",
     "complaint_at",
     "unsubscribed_at",
 )
@@ -107,6 +108,8 @@ def run(
         .sort("source_row")
         .with_columns(
             free_provider=pl.col("is_free"),
+            # Why the mailbox bounced: its hard bounce if it had one, else its latest bounce.
+            bounce_reason=pl.coalesce("hard_bounce_reason", "last_bounce_reason"),
             # Tenure: days on the list, since the sign-up or the first event seen, whichever is earlier.
             tenure_days=(pl.lit(as_of) - pl.min_horizontal("signup_at", "first_event_at"))
             .dt.total_days()

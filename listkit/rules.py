@@ -37,8 +37,6 @@ def flag(rows: pl.DataFrame, *, policy: Policy) -> pl.DataFrame:
         "dns_detail": pl.String,
         **{name: pl.Datetime("us", "UTC") if name.endswith("_at") else pl.String
            if name.endswith(("_status", "_reason")) else pl.UInt32 for name in FEATURE_COLUMNS},
-        "hard_bounce_reason": pl.String,
-        "last_bounce_reason": pl.String,
         "score": pl.Float64,
     }  # fmt: skip
     rows = rows.with_columns(

@@ -192,11 +192,11 @@ def test_the_survey_counts_unknown_types_and_classes_each_status_once():
     survey = survey_events(events.lazy())
     assert survey.rows == 6 and survey.latest == AS_OF
     assert survey.unknown_types == {"deferred": 2}
-    assert survey.status_classes == {
-        "421 4.7.0 try later": "soft",
-        "550 5.1.1 no such user": "hard",
-        "554 5.7.1 spamhaus": "policy",
-    }
+    assert survey.bounce_reasons.select("smtp_status", "bounce_reason", "bounce_class").rows() == [
+        ("421 4.7.0 try later", "system_error", "soft"),
+        ("550 5.1.1 no such user", "user_unknown", "hard"),
+        ("554 5.7.1 spamhaus", "blocked", "policy"),
+    ]
     assert not survey.sends_only(AS_OF) and survey.sends_only(AS_OF - timedelta(days=4))
 
 

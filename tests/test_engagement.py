@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from listkit.activity import bounce_class
+from listkit.activity import bounce_class, survey_events
 from listkit.engagement import event_features
 from listkit.policy import Policy
 from listkit.schema import EVENT_COLUMNS
@@ -55,7 +55,7 @@ def history(email: str, *, days_ago: list[int], opens: list[int] = (), clicks: l
 def test_bounce_classes_follow_rfc_3463(status, bounce_type, expected):
     events = frame([{"email": "a@x.com", "event": "bounce", "timestamp": AS_OF,
                      "smtp_status": status, "bounce_type": bounce_type}])  # fmt: skip
-    assert events.select(bounce_class()).item() == expected
+    assert events.select(bounce_class(survey_events(events).bounce_reasons)).item() == expected
 
 
 def test_windows_and_deliveries_since_engagement():
