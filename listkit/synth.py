@@ -643,13 +643,14 @@ def _addresses(rng: np.random.Generator, n: int, n_ghost: int) -> pl.DataFrame:
         .otherwise("  " + cap + " ")
     )
     invalid = pl.lit(None, pl.String)
-    # no @, two @, a space, trailing dot, "..", no TLD, full-width @, comma, no local part
+    # no @, two @, a space, two trailing dots (one alone is the DNS root: valid), "..", no TLD,
+    # full-width @, comma, no local part
     for i, bad in enumerate(
         [
             lo + do,
             lo + "@@" + do,
             lo.str.slice(0, 1) + " " + m.str.slice(1),
-            m + ".",
+            m + "..",
             lo.str.slice(0, 1) + ".." + m.str.slice(1),
             lo + "@" + do.str.split(".").list.first(),
             lo + "\uff20" + do,
