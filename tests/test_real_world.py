@@ -134,3 +134,69 @@ def test_every_esp_fixture_runs_and_suppresses_what_it_says():
         kept = set(result.ledger.filter(pl.col("outcome") == "keep")["email_normalized"])
         assert not must_not_mail & kept, path.name
         assert must_not_mail <= set(result.suppression["email"]), path.name
+
+
+# Bounce mail as real MTAs write it: the cause is in the text, not in a generic 5.0.0 code.
+DEAD_MAILBOX_TEXTS = (
+    "550 5.0.0 <ana@example.com>... User unknown",
+    "550 unknown user",
+    "No such user",
+    "Unknown Recipient",
+    "553 5.3.0 No such user here",
+    "mailbox unavailable",
+)
+
+
+def test_real_permanent_failure_texts_prune_as_hard_bounces():
+    people = [f"p{i}@example.com" for i in range(len(DEAD_MAILBOX_TEXTS))]
+    subscribers = "email\n" + "".join(f"{p}\n" for p in people) + "ok@example.com\n"
+    blocked = "550 5.7.1 Service unavailable; client host blocked using Spamhaus"
+    lines = [
+        f'{p},bounce,2026-05-01T00:00:00Z,"{t}"' for p, t in zip(people, DEAD_MAILBOX_TEXTS, strict=True)
+    ]
+    lines.append(f'ok@example.com,bounce,2026-05-01T00:00:00Z,"{blocked}"')
+    events = "email,event,timestamp,smtp_status\n" + "\n".join(lines) + "\n"
+    result = run_csv(subscribers, events)
+    assert [outcome(result, p)["reasons"] for p in people] == ["hard_bounce"] * len(people)
+    assert all(outcome(result, p)["bounce_reason"] == "user_unknown" for p in people)
+    blocked = outcome(result, "ok@example.com")
+    assert blocked["outcome"] == "keep" and blocked["reasons"] == ""
+    assert set(result.suppression["email"]) == set(people)
+
+
+def test_every_spelling_of_a_mailbox_is_suppressed_by_one_opt_out():
+    subscribers = (
+        "email,status\n"
+        "Pia Lee <pia@example.com>,subscribed\n"
+        "quinn@example.com,subscribed\n"
+        '"""Rosa"" <Rosa@GMail.com>",subscribed\n'
+        "olga@example.com.,subscribed\n"
+        '"""ivan""@example.com",subscribed\n'
+        "zoe@example.com,\u200bunsubscribed\n"
+        "yan@example.com,unsubscribed\ufeff\n"
+        "xia@example.com,unsub\u00adscribed\n"
+    )
+    events = (
+        "email,event,timestamp\n"
+        "pia@example.com,unsubscribe,2026-05-01T00:00:00Z\n"
+        "<quinn@example.com>,unsubscribe,2026-05-01T00:00:00Z\n"
+        "r.o.s.a+news@gmail.com,complaint,2026-05-01T00:00:00Z\n"
+        "Olga <OLGA@example.com>,unsubscribe,2026-05-01T00:00:00Z\n"
+        "ivan@example.com.,hard_bounce,2026-05-01T00:00:00Z\n"
+    )
+    result = run_csv(subscribers, events)
+    assert result.ledger["outcome"].to_list() == ["prune"] * 8
+    assert result.ledger["email_normalized"].to_list()[:5] == [
+        "pia@example.com", "quinn@example.com", "Rosa@gmail.com", "olga@example.com", "ivan@example.com",
+    ]  # fmt: skip
+    assert result.ledger["reasons"].to_list() == [
+        "unsubscribed", "unsubscribed", "complaint", "unsubscribed", "hard_bounce",
+        "unsubscribed", "unsubscribed", "unsubscribed",
+    ]  # fmt: skip
+    assert not result.segments()
+
+
+def test_a_lone_surrogate_is_an_invalid_address_not_a_crash():
+    checked = listkit.check_addresses(["\ud800@test", "a\udfff@example.com", "ok@example.com"])
+    assert checked["syntax_valid"].to_list() == [False, False, True]
+    assert checked["syntax_error"][0]
