@@ -24,8 +24,9 @@ Each message is tried with the most reliable reader first:
 A complaint or bounce is never dropped for want of a date. Its timestamp is, in this order: the
 report's ``Last-Attempt-Date`` or ``Arrival-Date`` (DSN), ``Arrival-Date``/``Received-Date`` (ARF)
 or the notification's own time (SES); the message's ``Date``; the newest ``Received:`` header's
-date; the date of its mbox ``From `` line; the file's modification time (a folder of ``.eml``); and
-when none is known, null, for the caller to fill in (the run's ``as_of``).
+date; the date of its mbox ``From `` line; and when none is known, null, for the caller to fill in
+(the run's ``as_of``). A file's modification time is never used: copying a folder changes it, and
+the same input must give the same output.
 """
 
 from __future__ import annotations
@@ -154,8 +155,8 @@ def read_feedback(path: str | Path) -> FeedbackResult:
 def _messages(path: Path) -> Iterator[tuple[str, bytes, datetime | None]]:
     """(label, raw bytes, last-resort time) of every message, labelled by relative path or mbox position.
 
-    The last-resort time is the file's modification time for an ``.eml``, the date of the ``From ``
-    separator line for an mbox message."""
+    The last-resort time is the date of the ``From `` separator line of an mbox message (none for an
+    ``.eml``: a file's modification time is not part of its content)."""
     hint = "pass a folder of .eml files or an mbox file"
     if path.is_dir():
         names = sorted(p.relative_to(path).as_posix() for p in path.rglob("*.[eE][mM][lL]") if p.is_file())
@@ -164,10 +165,9 @@ def _messages(path: Path) -> Iterator[tuple[str, bytes, datetime | None]]:
         for name in names:
             try:
                 data = (path / name).read_bytes()
-                modified = datetime.fromtimestamp(int((path / name).stat().st_mtime), UTC)
             except OSError as exc:  # e.g. permissions: for the user to fix, not a message to skip
                 raise InputError(f"cannot be read ({exc.strerror})", file=path / name) from exc
-            yield name, data, modified
+            yield name, data, None
         return
     try:
         with path.open("rb") as handle:

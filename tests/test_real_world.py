@@ -7,6 +7,9 @@ and checks the contract's suppression promise on the result.
 from __future__ import annotations
 
 import json
+import re
+import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -200,3 +203,37 @@ def test_a_lone_surrogate_is_an_invalid_address_not_a_crash():
     checked = listkit.check_addresses(["\ud800@test", "a\udfff@example.com", "ok@example.com"])
     assert checked["syntax_valid"].to_list() == [False, False, True]
     assert checked["syntax_error"][0]
+
+
+def test_bounce_and_complaint_mail_without_dates_or_with_odd_actions_still_prunes(tmp_path):
+    fixtures = Path(__file__).parent / "fixtures" / "feedback"
+    mail = tmp_path / "mail"
+    mail.mkdir()
+    for name in (
+        "bounces/undated_postfix_dsn.eml",
+        "bounces/action_failure.eml",
+        "complaints/undated_arf.eml",
+    ):
+        shutil.copy(fixtures / name, mail)
+    # The same report with no date anywhere (no Received either): it counts as of the run.
+    arf = (fixtures / "complaints/undated_arf.eml").read_text()
+    arf = re.sub(r"(?m)^Received:.*\n(?:[ \t].*\n)*", "", arf).replace(
+        "r.costa@mailbox.example", "nodate@example.com"
+    )
+    (mail / "no_date_at_all.eml").write_text(arf)
+    listing = tmp_path / "list.csv"
+    people = ["k.lee@example.net", "h.sato@isp.example", "p.moreau@isp.example", "r.costa@mailbox.example",
+              "nodate@example.com", "keeper@example.com"]  # fmt: skip
+    listing.write_text("email\n" + "\n".join(people) + "\n")
+    result = listkit.run_files(listing, feedback=mail, as_of="2024-04-01")
+    assert result.ledger.select("email", "reasons").rows() == [
+        ("k.lee@example.net", "hard_bounce"),  # undated DSN: the newest Received header dates it
+        ("h.sato@isp.example", "hard_bounce"),  # "Action: failure"
+        ("p.moreau@isp.example", ""),  # the same report's other recipient: mailbox full, one soft bounce
+        ("r.costa@mailbox.example", "complaint"),
+        ("nodate@example.com", "complaint"),
+        ("keeper@example.com", ""),
+    ]
+    assert outcome(result, "nodate@example.com")["complaint_at"] == datetime(2024, 4, 1, tzinfo=UTC)
+    assert outcome(result, "h.sato@isp.example")["bounce_reason"] == "user_unknown"
+    assert outcome(result, "p.moreau@isp.example")["bounce_reason"] == "mailbox_full"
