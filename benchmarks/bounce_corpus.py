@@ -6,7 +6,10 @@ Reads every message of the corpus with ``listkit.read_feedback``, classifies the
 entries, how many the reader found (a bounce event for that recipient), how many get the same reason
 (sisimai's names mapped with ``listkit.bounces.SISIMAI_REASONS``); then the hard/soft/policy confusion
 matrix (truth: sisimai's ``hard_bounce`` -> hard, reasons whose listkit effect is ``block`` -> policy,
-the rest soft) and how many of sisimai's hard bounces listkit classes hard.
+the rest soft) and how many of sisimai's hard bounces listkit classes hard. Last, the whole
+pipeline: every recipient on a list, the corpus as ``--feedback``, and how many of sisimai's hard
+bounces end up pruned as ``hard_bounce`` (the corpus reuses a few addresses in many messages, so each
+message's recipients are made distinct first).
 
 The labels give no addresses, so a message's events are paired with its entries by reason first,
 then in order.
@@ -24,8 +27,9 @@ from pathlib import Path
 
 import polars as pl
 
+import listkit
 from listkit.bounces import BOUNCE_REASONS, SISIMAI_REASONS, classify_bounces
-from listkit.feedback import read_feedback
+from listkit.feedback import FeedbackResult, read_feedback
 
 #: Labels of messages that are not bounces (no reason to compare).
 NOT_BOUNCES = ("not_bounce", "delivered", "feedback")
@@ -110,6 +114,29 @@ def main() -> None:
     for file, reason in sorted(others.items()):
         kinds = events.filter(pl.col("file") == file)["event"].cast(pl.String).to_list()
         print(f"{reason:<11} {file}: {', '.join(kinds) or 'no event'}")
+    print()
+    pruned_through_the_pipeline(result, names, labels)
+
+
+def pruned_through_the_pipeline(result: FeedbackResult, names: list[str], labels: dict) -> None:
+    """The corpus as feedback to a list of all its recipients: how many of sisimai's hard bounces prune."""
+    # "m12.kijitora@example.jp": one recipient per message, so no message speaks for another's.
+    events = result.events.with_columns(email=pl.format("m{}.{}", "source_row", pl.col("email")))
+    listing = events.select(pl.col("email").unique().sort())
+    subscribers = listkit.read_subscribers(listing.write_csv().encode())
+    started = time.perf_counter()
+    run = listkit.run(subscribers, feedback=FeedbackResult(events, result.stats, result.problems))
+    seconds = time.perf_counter() - started
+    hard = run.ledger.filter(pl.col("reasons").str.contains("hard_bounce")).select(
+        row=pl.col("email").str.extract(r"^m(\d+)\.").cast(pl.Int64)
+    )
+    pruned_by_file = Counter(names[row - 1] for row in hard["row"])
+    hard_entries = {f: sum(e["hard_bounce"] for e in es) for f, es in labels.items()}
+    pruned = sum(min(n, pruned_by_file[f]) for f, n in hard_entries.items())
+    soft_pruned = sum(pruned_by_file[f] for f, es in labels.items() if not any(e["hard_bounce"] for e in es))
+    print(f"through listkit.run ({subscribers.height} list rows, {seconds:.1f} s):")
+    print(f"  sisimai hard bounces pruned as hard_bounce: {pruned} of {sum(hard_entries.values())}")
+    print(f"  recipients of messages sisimai calls soft pruned as hard_bounce: {soft_pruned}")
 
 
 if __name__ == "__main__":
