@@ -297,6 +297,14 @@ _CODE_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("system_error", ("3.0", "3.1", "3.2", "3.5", "4.0", "4.1", "4.2", "4.3", "4.5", "4.6")),
 )
 
+#: Enhanced-code details that name a dead mailbox or domain, and the texts of an IP or reputation
+#: block that still outrank them.
+_DEAD_CODES = ["1.1", "1.2", "1.10"]
+_IP_BLOCK = (
+    r"spamhaus|spamcop|\bsorbs\b|\brbl\b|dnsbl|black ?list|block ?list|blacklisted|blocklisted"
+    r"|blocked using|reputation|\bip( address)? (is |has been |was )?(blocked|banned|listed)"
+)
+
 #: An RFC 3463 enhanced status code, with what surrounds it (polars' regex engine has no lookaround).
 _CODE_IN_TEXT = r"(^|[^\d.])[245]\.\d{1,3}\.\d{1,3}([^\d.]|\.\D|\.$|$)"
 _CODE = r"[245]\.\d{1,3}\.\d{1,3}"
@@ -322,10 +330,12 @@ def classify_bounces(frame: Frame) -> Frame:
     case-insensitive, and decides in this order:
 
     1. a reason recognised from the diagnostic text (see ``_TEXT_RULES``), else from a specific
-       enhanced code (5.1.1 user unknown, 5.2.2 mailbox full, 5.7.26 DMARC...); its effect gives the
-       class, except that a transient status (4.x.x, a 4xx reply without an enhanced code, or text
-       saying "temporarily" or "try again later") never makes an address dead: a "450 4.1.1 user
-       unknown" is ``soft``;
+       enhanced code (5.1.1 user unknown, 5.2.2 mailbox full, 5.7.26 DMARC...); a 5.x.x code naming a
+       dead mailbox or domain (X.1.1, X.1.2, X.1.10) wins over the text unless the text names an IP
+       or reputation block. Its effect gives the class, except that a transient status (4.x.x, a 4xx
+       reply without an enhanced code, or text saying "temporarily" or "try again later") never makes
+       an address dead by itself (a "450 4.1.1 user unknown" is ``soft``), and that the ESP's
+       ``hard`` is never softened (only a block overrides it);
     2. otherwise (reason ``unclassified``) the ESP's ``bounce_type``: hard -> hard, soft -> soft,
        block -> policy;
     3. otherwise the code's class: other 5.1.x -> hard, 5.7.x -> policy, anything else (4.x.x, a bare
@@ -348,14 +358,24 @@ def classify_bounces(frame: Frame) -> Frame:
     ).fill_null(False)
     detail = code.str.extract(r"^\d\.(\d{1,3}\.\d{1,3})$")
 
-    reason = pl.coalesce(
-        _first_rule(text, _TEXT_RULES), _first_code(detail, _CODE_RULES), pl.lit(UNCLASSIFIED)
+    from_code = _first_code(detail, _CODE_RULES)
+    # A code that names a dead mailbox or domain (5.1.1, 5.1.2, 5.1.10) outranks generic policy or
+    # content words around it ("550 5.1.1 unknown user; SPF passed"), though not a named IP block.
+    dead_code = code.str.starts_with("5.") & detail.is_in(_DEAD_CODES)
+    ip_block = text.str.contains(f"(?i){_IP_BLOCK}")
+    from_text = _first_rule(text, _TEXT_RULES)
+    generic = from_text.is_in(_names_of("block")) & ~ip_block.fill_null(False)
+    reason = (
+        pl.when(dead_code & (from_text.is_null() | generic))
+        .then(from_code)
+        .otherwise(pl.coalesce(from_text, from_code, pl.lit(UNCLASSIFIED)))
     )
     effect_class = pl.lit(None, dtype=pl.String)
     for effect, bounce_class in EFFECT_CLASSES.items():
-        names = [r.name for r in BOUNCE_REASONS.values() if r.effect == effect and r.name != UNCLASSIFIED]
         effect_class = (
-            pl.when(pl.col("bounce_reason").is_in(names)).then(pl.lit(bounce_class)).otherwise(effect_class)
+            pl.when(pl.col("bounce_reason").is_in(_names_of(effect)))
+            .then(pl.lit(bounce_class))
+            .otherwise(effect_class)
         )
     verdict = pl.col("bounce_type").cast(pl.String).str.to_lowercase().str.strip_chars()
     unclassified = (
@@ -371,14 +391,28 @@ def classify_bounces(frame: Frame) -> Frame:
         .then(pl.lit("policy"))
         .otherwise(pl.lit("soft"))
     )
-    bounce_class = (
+    read_class = (
         pl.when(pl.col("bounce_reason") == UNCLASSIFIED)
-        .then(unclassified)
+        .then(pl.lit(None, dtype=pl.String))
         .when((effect_class == "hard") & transient)
         .then(pl.lit("soft"))
         .otherwise(effect_class)
     )
+    # The ESP's "hard" is never softened by our reading (it may know more: retries, its own list);
+    # only a recognised block overrides it, and a dead text overrides its "soft" or "block".
+    bounce_class = (
+        pl.when(read_class.is_null())
+        .then(unclassified)
+        .when((verdict == "hard") & (read_class == "soft"))
+        .then(pl.lit("hard"))
+        .otherwise(read_class)
+    )
     return frame.with_columns(bounce_reason=reason).with_columns(bounce_class=bounce_class)
+
+
+def _names_of(effect: str) -> list[str]:
+    """The reasons (``unclassified`` aside) with this effect."""
+    return [r.name for r in BOUNCE_REASONS.values() if r.effect == effect and r.name != UNCLASSIFIED]
 
 
 def _first_rule(text: pl.Expr, rules: tuple[tuple[str, str], ...]) -> pl.Expr:

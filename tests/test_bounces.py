@@ -175,12 +175,32 @@ def test_the_esp_verdict_decides_when_the_text_says_nothing(bounce_type, expecte
     assert _classify(None, "550 Rejected", bounce_type=bounce_type) == [(UNCLASSIFIED, expected)] * 2
 
 
-def test_a_recognised_cause_wins_over_the_esp_verdict():
-    assert _classify("552 5.2.2 Mailbox full", bounce_type="hard") == [("mailbox_full", "soft")]
+def test_the_esp_verdict_and_a_recognised_cause_combine_on_the_safe_side():
+    # The ESP's "hard" is never softened: it may know more (retries, its own suppression list).
+    assert _classify("552 5.2.2 Mailbox full", bounce_type="hard") == [("mailbox_full", "hard")]
+    assert _classify("4.0.0 deferred", bounce_type="hard") == [("system_error", "hard")]
+    # A dead text beats the ESP's "soft" or "block"; a recognised block beats its "hard".
     assert _classify("550 5.1.1 user unknown", bounce_type="soft") == [("user_unknown", "hard")]
+    assert _classify("550 5.1.1 user unknown", bounce_type="block") == [("user_unknown", "hard")]
     assert _classify("550 5.7.1 blocked using zen.spamhaus.org", bounce_type="hard") == [
         ("blocked", "policy")
     ]
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        "550 5.1.1 Recipient rejected: Access denied",
+        "550-5.1.1 user does not exist; spam score 0",
+        "550 5.1.1 unknown user; DMARC/SPF checks passed",
+    ],
+)
+def test_a_dead_code_outranks_generic_policy_and_content_words(status):
+    assert _classify(status) == [("user_unknown", "hard")]
+
+
+def test_a_named_ip_block_still_outranks_a_dead_code():
+    assert _classify("550 5.1.1 your IP is listed at zen.spamhaus.org")[0][1] == "policy"
 
 
 def test_a_lazy_frame_stays_lazy_streams_and_agrees():
