@@ -37,6 +37,7 @@ __all__ = [
     "Mapper",
     "event_meaning",
     "lookup",
+    "recognised",
     "resolve_headers",
     "time_attempts",
     "translate",
@@ -143,6 +144,15 @@ def translate(values: pl.Series, table: Mapping[str, Any], dtype: pl.DataType) -
     keys = distinct.to_frame("v").select(vocabulary_key(pl.col("v")))["v"]
     mapped = keys.replace_strict(table, default=None, return_dtype=dtype)
     return values.replace_strict(distinct, mapped, default=None, return_dtype=dtype)
+
+
+def recognised(text: pl.Expr, table: Mapping[str, Any]) -> pl.Expr:
+    """``text`` where its vocabulary_key is in ``table``, else null: elementwise, so it streams.
+
+    Mappers collect the distinct values of this, not of the column: a free-text column (a ``reason``
+    holding whole SMTP replies) may have millions of distinct values, of which only a few mean anything.
+    """
+    return pl.when(vocabulary_key(text).is_in(list(table))).then(text)
 
 
 def lookup(source: pl.Expr, keys: pl.Series, values: pl.Series, dtype: pl.DataType) -> pl.Expr:

@@ -31,6 +31,7 @@ from listkit.interpret import (
     TIME_HINT,
     Mapper,
     event_meaning,
+    recognised,
     resolve_headers,
     time_attempts,
     translate,
@@ -103,7 +104,10 @@ def _mapper(raw: _Raw) -> Mapper:
         column = pl.col(raw.frame.columns[index])
         if raw.frame.schema[raw.frame.columns[index]] == dtype:
             return column
-        distinct = _text(raw, index).drop_nulls().unique()
+        distinct = (
+            _text(raw, index).drop_nulls().unique().to_frame("v").select(recognised(pl.col("v"), table))
+        )
+        distinct = distinct.to_series().drop_nulls()
         values = translate(distinct, table, dtype)
         return column.cast(pl.String).replace_strict(distinct, values, default=None, return_dtype=dtype)
 

@@ -16,7 +16,15 @@ from pathlib import Path
 import polars as pl
 
 from listkit.errors import InputError
-from listkit.interpret import TIME_HINT, event_meaning, lookup, resolve_headers, time_attempts, translate
+from listkit.interpret import (
+    TIME_HINT,
+    event_meaning,
+    lookup,
+    recognised,
+    resolve_headers,
+    time_attempts,
+    translate,
+)
 from listkit.schema import EVENT_ALIASES, EVENT_COLUMNS, TIMESTAMP
 
 _SAMPLE_ROWS = 100_000
@@ -65,9 +73,10 @@ def scan_events(path: str | Path) -> pl.LazyFrame:
             return lookup(source.to_physical(), codes, translate(categories, table, dtype), dtype)
         # Interned: kept text would otherwise hold on to the buffers of the whole column.
         distinct = (
-            log.select(source.cast(pl.String).cast(pl.Categorical).unique().alias("value"))
+            log.select(recognised(source.cast(pl.String), table).cast(pl.Categorical).unique().alias("value"))
             .collect(engine="streaming")
             .to_series()
+            .drop_nulls()
             .cast(pl.String)
         )
         return lookup(source.cast(pl.String), distinct, translate(distinct, table, dtype), dtype)

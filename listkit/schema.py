@@ -153,7 +153,8 @@ EVENT_VOCABULARY: dict[str, dict[str, Meaning]] = {
     "mandrill": {
         "send": _SEND, "deferral": _IGNORED, "hard_bounce": _HARD, "soft_bounce": _SOFT, "open": _OPEN,
         "click": _CLICK, "spam": _COMPLAINT, "unsub": _UNSUBSCRIBE, "reject": _SUPPRESSED,
-        "whitelist": _IGNORED, "blacklist": _IGNORED,
+        # A sync event: the address was added to the rejection list, for the reason its subtype gives.
+        "whitelist": _IGNORED, "blacklist": _SUPPRESSED,
     },
     # SendGrid Event Webhook: twilio.com/docs/sendgrid/for-developers/tracking-events/event ("blocked" is
     # the Email Activity feed's word for a bounce of type blocked).
@@ -286,7 +287,7 @@ SUBTYPE_VOCABULARY: dict[str, dict[str, dict[str, Meaning]]] = {
     "listkit": {
         "bounce_type": {
             "hard": _HARD, "soft": _SOFT, "block": _BLOCK, "permanent": _HARD, "transient": _SOFT,
-            "temporary": _SOFT,
+            "temporary": _SOFT, "hard bounce": _HARD, "soft bounce": _SOFT, "blocked": _BLOCK,
         },
     },
     # Mailchimp: an activity's bounce type; a cleaned webhook's reason (hard, or abuse: a complaint).
@@ -409,7 +410,7 @@ STATUS_VOCABULARY: dict[str, dict[str, str]] = {
         "opted out": "unsubscribed", "opt-out": "unsubscribed", "suppressed": "unsubscribed",
         "complained": "complaint", "complaint": "complaint", "spam": "complaint",
         "spam complaint": "complaint", "spam report": "complaint", "marked as spam": "complaint",
-        "abuse": "complaint", "cleaned": "hard_bounce", "bounced": "hard_bounce",
+        "abuse": "complaint", "cleaned": "hard_bounce", "bounced": "hard_bounce", "bounce": "hard_bounce",
         "hard bounced": "hard_bounce", "hard bounce": "hard_bounce", "undeliverable": "hard_bounce",
     },
     # Mailchimp member status: mailchimp.com/developer/marketing/api/list-members/ (cleaned: bounced).
@@ -439,8 +440,10 @@ STATUS_VOCABULARY: dict[str, dict[str, str]] = {
 def vocabulary_key(text: pl.Expr) -> pl.Expr:
     """``text`` as vocabulary words are compared: lower-cased, without whitespace, ``_ - .`` or
     invisible characters (Unicode format characters: zero-width spaces and joiners, BOMs, soft hyphens,
-    word joiners, bidi marks). Elementwise, so it streams."""
-    return text.str.replace_all(r"[\p{Cf}\s_.\-]", "").str.to_lowercase()
+    word joiners, bidi marks). A whole number written as a float (``10.0``, as pandas writes an integer
+    column with gaps) is that number. Elementwise, so it streams."""
+    whole = text.str.replace(r"^\s*(\d+)\.0*\s*$", "${1}")
+    return whole.str.replace_all(r"[\p{Cf}\s_.\-]", "").str.to_lowercase()
 
 
 def vocabulary_keys(texts: Iterable[str]) -> list[str]:
