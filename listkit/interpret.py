@@ -24,6 +24,7 @@ import polars as pl
 from listkit.errors import InputError, MissingColumnError
 from listkit.schema import (
     BOUNCE_VERDICTS,
+    EVENT_ALIASES,
     EVENT_DTYPE,
     EVENT_MEANINGS,
     SUBTYPE_MEANINGS,
@@ -33,8 +34,10 @@ from listkit.schema import (
 
 __all__ = [
     "BOOLEANS",
+    "SAMPLE_ROWS",
     "TIME_HINT",
     "Mapper",
+    "choose_event_column",
     "event_meaning",
     "lookup",
     "recognised",
@@ -133,6 +136,43 @@ def resolve_headers(
                 hint="rename or remove the column",
             )
     return found, extras
+
+
+#: Rows of a log read to tell which of several event-name columns holds the event names.
+SAMPLE_ROWS = 10_000
+
+
+def choose_event_column(
+    headers: list[str],
+    found: dict[str, int],
+    extras: list[int],
+    first_rows: Callable[[int], pl.Series],
+) -> tuple[dict[str, int], list[int]]:
+    """When several event aliases are present, the one whose first rows hold the most known event names.
+
+    One header means the event in one ESP's export and a detail in another's (Mailchimp's activity
+    report has ``action`` = open and ``type`` = hard; its webhooks ``type`` = cleaned and ``action`` =
+    delete), so the contents decide, the alias order only breaks ties. ``first_rows(index)`` gives the
+    first :data:`SAMPLE_ROWS` values of a column. Returns the updated ``found`` and ``extras``.
+    """
+    keys = [header.strip().casefold() for header in headers]
+    taken = {index for canonical, index in found.items() if canonical != "event"}
+    candidates = [
+        keys.index(alias.strip().casefold())
+        for alias in EVENT_ALIASES["event"]
+        if alias.strip().casefold() in keys and keys.index(alias.strip().casefold()) not in taken
+    ]
+    if len(candidates) < 2:
+        return found, extras
+    known = list(EVENT_MEANINGS)
+    scores = [
+        int(first_rows(index).to_frame("v").select(vocabulary_key(pl.col("v")).is_in(known).sum()).item())
+        for index in candidates
+    ]
+    best = candidates[max(range(len(candidates)), key=lambda k: (scores[k], -k))]
+    if best == found["event"]:
+        return found, extras
+    return {**found, "event": best}, sorted({*extras, found["event"]} - {best})
 
 
 def translate(values: pl.Series, table: Mapping[str, Any], dtype: pl.DataType) -> pl.Series:

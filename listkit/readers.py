@@ -28,8 +28,10 @@ import pyarrow.csv as pacsv
 
 from listkit.errors import InputError
 from listkit.interpret import (
+    SAMPLE_ROWS,
     TIME_HINT,
     Mapper,
+    choose_event_column,
     event_meaning,
     recognised,
     resolve_headers,
@@ -79,6 +81,9 @@ def read_events(source: str | Path | bytes, *, encoding: str | None = None) -> p
     raw = _load(source, encoding)
     found, extras = resolve_headers(
         raw.name, raw.headers, EVENT_ALIASES, ("email", "event", "timestamp"), EVENT_COLUMNS
+    )
+    found, extras = choose_event_column(
+        raw.headers, found, extras, lambda index: _text(raw, index).head(SAMPLE_ROWS)
     )
     steps, meaning = event_meaning(raw.headers, found, _mapper(raw))
     helped = raw.frame

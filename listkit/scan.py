@@ -17,7 +17,9 @@ import polars as pl
 
 from listkit.errors import InputError
 from listkit.interpret import (
+    SAMPLE_ROWS,
     TIME_HINT,
+    choose_event_column,
     event_meaning,
     lookup,
     recognised,
@@ -56,6 +58,14 @@ def scan_events(path: str | Path) -> pl.LazyFrame:
     headers = list(schema)
     required = ("email", "event", "timestamp")
     found, extras = resolve_headers(str(path), headers, EVENT_ALIASES, required, EVENT_COLUMNS)
+    found, extras = choose_event_column(
+        headers,
+        found,
+        extras,
+        lambda index: (
+            log.select(pl.col(headers[index]).cast(pl.String)).head(SAMPLE_ROWS).collect().to_series()
+        ),
+    )
 
     def text(name: str) -> pl.Expr:
         if name not in found:

@@ -237,3 +237,40 @@ def test_bounce_and_complaint_mail_without_dates_or_with_odd_actions_still_prune
     assert outcome(result, "nodate@example.com")["complaint_at"] == datetime(2024, 4, 1, tzinfo=UTC)
     assert outcome(result, "h.sato@isp.example")["bounce_reason"] == "user_unknown"
     assert outcome(result, "p.moreau@isp.example")["bounce_reason"] == "mailbox_full"
+
+
+@pytest.mark.parametrize(
+    ("log", "must_not_mail"),
+    [
+        # SparkPost bounce classes as pandas writes an integer column with gaps: 10.0 is class 10.
+        ("type,timestamp,rcpt_to,bounce_class,raw_reason\n"
+         "bounce,2024-03-01T10:00:02Z,gone@x.com,10.0,550 5.1.1 user unknown\n"
+         "delivery,2024-03-01T10:00:03Z,ok@x.com,,\n", {"gone@x.com"}),
+        # A Mailchimp webhook log flattened with data[action] as "action": "type" is still the event.
+        ("type,fired_at,email,action,reason\n"
+         "cleaned,2024-03-02 09:00:00,gone@x.com,,hard\n"
+         "cleaned,2024-03-02 09:00:00,abuse@x.com,,abuse\n"
+         "unsubscribe,2024-03-02 09:00:00,del@x.com,delete,\n"
+         "subscribe,2024-03-02 09:00:00,ok@x.com,,\n", {"gone@x.com", "abuse@x.com", "del@x.com"}),
+        # Mandrill's sync event: the address was put on the rejection list after a hard bounce.
+        ("event,ts,email,reason\nblacklist,1709287200,gone@x.com,hard-bounce\nsend,1709287200,ok@x.com,\n",
+         {"gone@x.com"}),
+        # A bounce type spelled as its ESP's report writes it.
+        ("email,event,timestamp,bounce_type\ngone@x.com,bounce,2024-03-01T00:00:00Z,Hard Bounce\n"
+         "ok@x.com,delivered,2024-03-01T00:00:00Z,\n", {"gone@x.com"}),
+    ],
+)  # fmt: skip
+def test_esp_logs_in_the_shapes_exports_really_take(tmp_path, log, must_not_mail):
+    addresses = sorted(must_not_mail | {"ok@x.com"})
+    subscribers = listkit.read_subscribers(("email\n" + "\n".join(addresses) + "\n").encode())
+    parquet = tmp_path / "log.parquet"
+    pl.read_csv(log.encode(), infer_schema=False).write_parquet(parquet)
+    for events in (listkit.read_events(log.encode()), listkit.scan_events(parquet)):
+        result = listkit.run(subscribers, events)
+        assert set(result.ledger.filter(pl.col("outcome") == "prune")["email"]) == must_not_mail
+        assert set(result.suppression["email"]) == must_not_mail
+
+
+def test_a_singular_bounce_status_is_honoured():
+    result = run_csv("email,status\nl@x.com,bounce\nok@x.com,subscribed\n")
+    assert result.ledger["reasons"].to_list() == ["hard_bounce", ""]
