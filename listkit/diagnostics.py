@@ -16,7 +16,13 @@ from listkit.compliance import BLOCK_ALERT_MIN, BLOCK_ALERT_RATE, PERIODS
 from listkit.policy import Policy
 from listkit.schema import looks_suppressing
 
-__all__ = ["RunWarning", "reputation_warnings", "sunset_warnings", "unknown_event_warnings"]
+__all__ = [
+    "RunWarning",
+    "invalid_opt_out_warnings",
+    "reputation_warnings",
+    "sunset_warnings",
+    "unknown_event_warnings",
+]
 
 
 @dataclass(frozen=True)
@@ -113,3 +119,20 @@ def unknown_event_warnings(unknown_types: dict[str, int]) -> list[RunWarning]:
         f"{shown}{more}; map them to unsubscribe, complaint or bounce in the event column and run again"
     )
     return [RunWarning("unknown_suppressing_events", message, {"names": suspicious})]
+
+
+def invalid_opt_out_warnings(event_stats: dict[str, Any]) -> list[RunWarning]:
+    """Warn about unsubscribes, complaints and hard bounces whose address is not an address.
+
+    ``event_stats`` is the run's (``opt_outs_with_invalid_address`` and a few examples): such an
+    opt-out reaches no mailbox, so the list row it was meant for may still be mailed.
+    """
+    count = event_stats.get("opt_outs_with_invalid_address", 0)
+    if not count:
+        return []
+    examples = ", ".join(repr(e) for e in event_stats.get("invalid_opt_out_examples", []))
+    message = (
+        f"{count:,} unsubscribes, complaints or hard bounces name no valid address (for example {examples}) "
+        "and reach no list row; correct those addresses in the event log and run again"
+    )
+    return [RunWarning("invalid_opt_out_addresses", message, {"count": count})]

@@ -152,10 +152,13 @@ def choose_event_column(
 
     One header means the event in one ESP's export and a detail in another's (Mailchimp's activity
     report has ``action`` = open and ``type`` = hard; its webhooks ``type`` = cleaned and ``action`` =
-    delete), so the contents decide, the alias order only breaks ties. ``first_rows(index)`` gives the
-    first :data:`SAMPLE_ROWS` values of a column. Returns the updated ``found`` and ``extras``.
+    delete), so the contents decide, the alias order only breaks ties. A column named ``event`` is
+    the event whatever it holds. ``first_rows(index)`` gives the first :data:`SAMPLE_ROWS` values of a
+    column. Returns the updated ``found`` and ``extras``.
     """
     keys = [header.strip().casefold() for header in headers]
+    if keys[found["event"]] == "event":
+        return found, extras
     taken = {index for canonical, index in found.items() if canonical != "event"}
     candidates = [
         keys.index(alias.strip().casefold())

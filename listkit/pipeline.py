@@ -17,7 +17,12 @@ from listkit.activity import LogSurvey, address_activity, event_context, survey_
 from listkit.addresses import check_addresses
 from listkit.changes import changes, load_previous
 from listkit.compliance import compliance_table
-from listkit.diagnostics import reputation_warnings, sunset_warnings, unknown_event_warnings
+from listkit.diagnostics import (
+    invalid_opt_out_warnings,
+    reputation_warnings,
+    sunset_warnings,
+    unknown_event_warnings,
+)
 from listkit.domains import apply_suggestions, check_mx
 from listkit.engagement import event_features, last_engagement_by_address
 from listkit.errors import InputError
@@ -119,8 +124,10 @@ def run(
     rows = _with_address_engagement(rows, activity, event_keys)
     flagged = flag(rows, policy=policy)
     compliance = compliance_table(activity)
+    event_stats = _event_stats(survey, activity, event_keys, features, flagged)
     warnings = [
         *unknown_event_warnings(survey.unknown_types),
+        *invalid_opt_out_warnings(event_stats),
         *sunset_warnings(flagged, policy),
         *reputation_warnings(compliance),
     ]
@@ -145,7 +152,7 @@ def run(
         policy=policy,
         as_of=as_of,
         passthrough=passthrough,
-        event_stats=_event_stats(survey, activity, event_keys, features, flagged)
+        event_stats=event_stats
         | (
             {"feedback": feedback.stats, "feedback_problems": feedback.problems}
             if feedback is not None
@@ -394,12 +401,19 @@ def _event_stats(
     # Events without an address, or whose address is not one, have no mailbox key.
     invalid = activity.join(event_keys, on="email", how="left").filter(pl.col("mailbox_key").is_null())
     for_unknown = int(unmatched["events"].sum())
+    # Opt-outs nobody can honour: their address is not one (a warning says so, with examples).
+    opt_outs = pl.sum_horizontal("unsubscribes", "complaints", "hard_bounces")
+    lost = invalid.filter(opt_outs > 0)
     return {
         "rows": survey.rows,
         "after_as_of": int(activity["events_after_as_of"].sum()),
         # Honoured although dated after as_of (they are part of after_as_of too).
         "opt_outs_after_as_of": int(activity["opt_outs_after_as_of"].sum()),
         "with_invalid_address": int(invalid["events"].sum() + invalid["events_after_as_of"].sum()),
+        "opt_outs_with_invalid_address": sum(
+            int(lost[c].sum()) for c in ("unsubscribes", "complaints", "hard_bounces")
+        ),
+        "invalid_opt_out_examples": lost["email"].drop_nulls().sort().head(3).to_list(),
         "for_unknown_addresses": for_unknown,
         "unknown_addresses": unmatched.height,
         "matched_to_list": int(features["events"].sum()) - for_unknown,

@@ -274,3 +274,16 @@ def test_esp_logs_in_the_shapes_exports_really_take(tmp_path, log, must_not_mail
 def test_a_singular_bounce_status_is_honoured():
     result = run_csv("email,status\nl@x.com,bounce\nok@x.com,subscribed\n")
     assert result.ledger["reasons"].to_list() == ["hard_bounce", ""]
+
+
+def test_opt_outs_whose_address_cannot_be_read_are_said_aloud():
+    events = (
+        "email,event,timestamp\n"
+        "mailto:amy@x.com,unsubscribe,2024-01-01T00:00:00Z\n"
+        '"Doe, John <john@x.com>",complaint,2024-01-01T00:00:00Z\n'
+        "amy@x.com,delivered,2024-01-01T00:00:00Z\n"
+    )
+    result = run_csv("email\namy@x.com\n", events)
+    assert result.event_stats["opt_outs_with_invalid_address"] == 2
+    [warning] = [w for w in result.warnings if w.code == "invalid_opt_out_addresses"]
+    assert "'mailto:amy@x.com'" in warning.message and warning.details == {"count": 2}
