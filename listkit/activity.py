@@ -498,12 +498,13 @@ def sequence_counts(
     ``last_engagement_at`` and ``last_delivery_at``. Returns per address (``on``):
     ``deliveries_since_engagement`` (deliveries after the mailbox's last engagement) and
     ``soft_bounce_streak`` (soft bounces after its last delivery: a delivery ends a streak); and
-    every hard bounce and every soft one up to ``as_of`` with ``on``, ``timestamp``, ``in_range``,
+    every hard bounce and every soft one and block up to ``as_of`` with ``on``, ``timestamp``, ``in_range``,
     ``smtp_status``, ``bounce_class`` and ``bounce_reason`` (a small subset of the log).
     """
     reasons = context.survey.bounce_reasons
     soft = pl.col("in_range") & (pl.col("bounce_class") == "soft")
     hard = pl.col("bounce_class") == "hard"
+    block = pl.col("in_range") & (pl.col("bounce_class") == "policy")
 
     def after(column: str) -> pl.Expr:
         return pl.col("timestamp") > pl.col(column).fill_null(EPOCH)
@@ -527,8 +528,8 @@ def sequence_counts(
     )
     bounces = (
         classified_events(events, context)
-        # Hard bounces whatever their date (they are never forgotten), soft ones up to as_of.
-        .filter(hard | soft)
+        # Hard bounces whatever their date (they are never forgotten), soft ones and blocks up to as_of.
+        .filter(hard | soft | block)
         .select(
             _kept(on),
             "timestamp",

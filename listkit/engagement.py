@@ -80,6 +80,7 @@ FEATURE_COLUMNS = (
     "hard_bounce_status",
     "last_bounce_reason",
     "hard_bounce_reason",
+    "last_block_reason",
     "complaint_at",
     "unsubscribed_at",
     "score",
@@ -96,6 +97,7 @@ _NOT_SUMMED = {
     "hard_bounce_status",
     "last_bounce_reason",
     "hard_bounce_reason",
+    "last_block_reason",
     "score",
 }
 _SUMMED = (
@@ -151,14 +153,17 @@ def event_features(
         .group_by("mailbox_key")
         .agg(pl.col("deliveries_since_engagement", "soft_bounce_streak").sum())
     )
+    hard = pl.col("bounce_class") == "hard"
+    last_bounce = pl.col("in_range") & pl.col("bounce_class").is_in(["hard", "soft"])
     statuses = (
         bounces.join(address_keys, on=on)
         .group_by("mailbox_key")
         .agg(
-            last_bounce_status=_latest(pl.col("in_range")),
-            hard_bounce_status=_latest(pl.col("bounce_class") == "hard"),
-            last_bounce_reason=_latest(pl.col("in_range"), "bounce_reason"),
-            hard_bounce_reason=_latest(pl.col("bounce_class") == "hard", "bounce_reason"),
+            last_bounce_status=_latest(last_bounce),
+            hard_bounce_status=_latest(hard),
+            last_bounce_reason=_latest(last_bounce, "bounce_reason"),
+            hard_bounce_reason=_latest(hard, "bounce_reason"),
+            last_block_reason=_latest(pl.col("bounce_class") == "policy", "bounce_reason"),
         )
     )
     return (

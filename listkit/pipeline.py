@@ -113,8 +113,9 @@ def run(
         .sort("source_row")
         .with_columns(
             free_provider=pl.col("is_free"),
-            # Why the mailbox bounced: its hard bounce if it had one, else its latest bounce.
-            bounce_reason=pl.coalesce("hard_bounce_reason", "last_bounce_reason"),
+            # Why the mailbox bounced: its hard bounce if it had one, else its latest bounce, else its
+            # latest block (a block says nothing of the address, but the analyst should see it).
+            bounce_reason=pl.coalesce("hard_bounce_reason", "last_bounce_reason", "last_block_reason"),
             # Tenure: days on the list, since the sign-up or the first event seen, whichever is earlier.
             tenure_days=(pl.lit(as_of) - pl.min_horizontal("signup_at", "first_event_at"))
             .dt.total_days()

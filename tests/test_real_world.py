@@ -287,3 +287,13 @@ def test_opt_outs_whose_address_cannot_be_read_are_said_aloud():
     assert result.event_stats["opt_outs_with_invalid_address"] == 2
     [warning] = [w for w in result.warnings if w.code == "invalid_opt_out_addresses"]
     assert "'mailto:amy@x.com'" in warning.message and warning.details == {"count": 2}
+
+
+def test_a_mailbox_only_ever_blocked_is_kept_and_shows_why():
+    events = (
+        "email,event,timestamp,smtp_status\n"
+        "kim@x.com,delivered,2024-01-01T00:00:00Z,\n"
+        'kim@x.com,bounce,2024-01-02T00:00:00Z,"554 5.7.1 client host blocked using Spamhaus"\n'
+    )
+    row = outcome(run_csv("email\nkim@x.com\n", events), "kim@x.com")
+    assert (row["outcome"], row["reasons"], row["bounce_reason"]) == ("keep", "", "blocked")
