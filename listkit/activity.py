@@ -127,7 +127,7 @@ def survey_events(events: pl.DataFrame | pl.LazyFrame) -> LogSurvey:
     )
     unknown = (
         log.filter(pl.col("event") == "unknown")
-        .group_by(interned("event_raw"))
+        .group_by(interned("event_raw").fill_null("(empty)"))
         .len()
         .collect(engine="streaming")
     )

@@ -18,7 +18,7 @@ A click whose user agent is a link scanner's is a machine click, never engagemen
 
 A mailbox whose only opens are machine opens has an unknown engagement (warning
 ``engagement_unknown``): its opens say nothing. Machine opens are not engagement, so with enough
-deliveries in the sunset window it is still pruned as ``inactive``, as the contract says.
+deliveries since its last human open or click it is still pruned as ``inactive``, as the contract says.
 
 Deliveries are ``delivered`` events; a log that has none up to ``as_of`` (some ESP exports list only
 sends) counts ``send`` events as deliveries instead, except sends whose campaign bounced for that

@@ -16,7 +16,16 @@ import polars as pl
 
 from listkit.policy import Policy
 
-__all__ = ["BY_CODE", "FUNNEL", "REASONS", "REASON_CODES", "SUPPRESSING_REASONS", "Reason", "pruning_reasons"]
+__all__ = [
+    "BY_CODE",
+    "FUNNEL",
+    "LIST_STATUS",
+    "REASONS",
+    "REASON_CODES",
+    "SUPPRESSING_REASONS",
+    "Reason",
+    "pruning_reasons",
+]
 
 #: The funnel's steps after "input rows": each removes the rows pruned by its family's reasons.
 FUNNEL = (
@@ -63,6 +72,11 @@ class Reason:
     def prunes_under(self, policy: Policy) -> bool:
         """Whether this code prunes a row under ``policy`` (else it only warns)."""
         return self.prunes and (self.switch is None or getattr(policy, self.switch))
+
+
+#: The columns, one per suppressing cause, that :func:`listkit.rules.flag` fills from the list's
+#: status (true when any row of the mailbox has a status meaning that cause); conditions read them.
+LIST_STATUS = {cause: f"_status_{cause}" for cause in ("unsubscribed", "complaint", "hard_bounce")}
 
 
 def _day(column: str) -> pl.Expr:
@@ -126,20 +140,20 @@ REASONS: tuple[Reason, ...] = (
     ),
     Reason(
         "unsubscribed", True, "suppressed", "unsubscribed (status or event, whatever its date)",
-        condition=lambda _: pl.col("_status_unsubscribed") | (pl.col("unsubscribes") > 0),
+        condition=lambda _: pl.col(LIST_STATUS["unsubscribed"]) | (pl.col("unsubscribes") > 0),
         evidence=_status_or("unsubscribed_at", "unsubscribe event on ", _day("unsubscribed_at")),
         suppresses=True, needs_mailbox=False,
     ),
     Reason(
         "complaint", True, "suppressed", "marked a mail as spam (status or event, whatever its date)",
-        condition=lambda _: pl.col("_status_complaint") | (pl.col("complaints") > 0),
+        condition=lambda _: pl.col(LIST_STATUS["complaint"]) | (pl.col("complaints") > 0),
         evidence=_status_or("complaint_at", "spam complaint on ", _day("complaint_at")),
         suppresses=True, needs_mailbox=False,
     ),
     Reason(
         "hard_bounce", True, "suppressed",
         "the mailbox or its domain does not exist or is disabled (hard bounce, or cleaned by the ESP)",
-        condition=lambda _: pl.col("_status_hard_bounce") | (pl.col("hard_bounces") > 0),
+        condition=lambda _: pl.col(LIST_STATUS["hard_bounce"]) | (pl.col("hard_bounces") > 0),
         evidence=_status_or(
             "hard_bounce_at", "bounced on ", _day("hard_bounce_at"),
             _bounce("hard_bounce_reason", "hard_bounce_status"),

@@ -149,7 +149,7 @@ class RunResult:
             changes=pl.read_parquet(folder / "changes.parquet")
             if (folder / "changes.parquet").exists()
             else None,
-            warnings=tuple(RunWarning(**warning) for warning in meta["warnings"]),
+            warnings=tuple(RunWarning(**warning) for warning in meta.get("warnings", [])),
         )
 
     def __repr__(self) -> str:

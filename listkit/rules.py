@@ -15,11 +15,8 @@ import polars as pl
 
 from listkit.engagement import FEATURE_COLUMNS
 from listkit.policy import Policy
-from listkit.reasons import REASON_CODES, REASONS, pruning_reasons
+from listkit.reasons import LIST_STATUS, REASON_CODES, REASONS, pruning_reasons
 from listkit.schema import EPOCH, status_cause
-
-#: The columns flag adds for the list's status, per mailbox; the registry's conditions read them.
-STATUS_CAUSES = ("_status_unsubscribed", "_status_complaint", "_status_hard_bounce")
 
 
 def flag(rows: pl.DataFrame, *, policy: Policy) -> pl.DataFrame:
@@ -45,9 +42,7 @@ def flag(rows: pl.DataFrame, *, policy: Policy) -> pl.DataFrame:
     cause = status_cause(pl.col("status"))  # any ESP's spelling of a status that forbids mailing
     mailbox = pl.col("mailbox_key")
     flagged = rows.with_columns(
-        _status_unsubscribed=cause == "unsubscribed",
-        _status_complaint=cause == "complaint",
-        _status_hard_bounce=cause == "hard_bounce",
+        **{column: cause == name for name, column in LIST_STATUS.items()},
         duplicate_of=_duplicate_of(),
     ).with_columns(
         # A mailbox is suppressed when any of its rows says so; rows without a mailbox (invalid
@@ -56,7 +51,7 @@ def flag(rows: pl.DataFrame, *, policy: Policy) -> pl.DataFrame:
         .then(pl.col(name).any().over(mailbox))
         .otherwise(pl.col(name))
         .alias(name)
-        for name in STATUS_CAUSES
+        for name in LIST_STATUS.values()
     )
     # One boolean column per code (no per-row lists: this stays fast on a million rows). Rows with
     # invalid syntax have no mailbox: only the codes that do not need one apply to them.
