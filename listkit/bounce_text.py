@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 
+from listkit.bounces import ENHANCED_CODE
+
 #: An address as bounces print them (``%`` and ``!`` kept: old gateways route with them).
 _ADDRESS = r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+"
 _ADDRESS_IN_TEXT = re.compile(_ADDRESS)
@@ -30,7 +32,7 @@ _ORIGINAL_START = re.compile(
     r"|^(?:received|return-path|dkim-signature|x-received|message-id)\s*:|^from \S+ +\w{3} \w{3} "
 )
 #: Before an address on its line: nothing but quoting, bullets and a reply or status code...
-_LINE_START = re.compile(r"^[\s>*\-|#\[(<\"'.]*(?:[245]\d\d[\s-]+)?(?:[245]\.\d{1,3}\.\d{1,3}\s+)?<?$")
+_LINE_START = re.compile(rf"^[\s>*\-|#\[(<\"'.]*(?:[245]\d\d[\s-]+)?(?:{ENHANCED_CODE}\s+)?<?$")
 #: ...or a recipient word ("bare "address" is not one: "sender address:", "return address:").
 _RECIPIENT_WORD = re.compile(
     r"(?i)(?:\b(?:to|rcpt to|recipients?|recipient address|for|user)\b|\brecipients?\b[^@\n]{0,40}:)"

@@ -305,9 +305,10 @@ _IP_BLOCK = (
     r"|blocked using|reputation|\bip( address)? (is |has been |was )?(blocked|banned|listed)"
 )
 
-#: An RFC 3463 enhanced status code, with what surrounds it (polars' regex engine has no lookaround).
-_CODE_IN_TEXT = r"(^|[^\d.])[245]\.\d{1,3}\.\d{1,3}([^\d.]|\.\D|\.$|$)"
-_CODE = r"[245]\.\d{1,3}\.\d{1,3}"
+#: An RFC 3463 enhanced status code (class.subject.detail), the one spelling every reader matches.
+ENHANCED_CODE = r"[245]\.\d{1,3}\.\d{1,3}"
+#: The same, with what surrounds it (polars' regex engine has no lookaround).
+_CODE_IN_TEXT = rf"(^|[^\d.]){ENHANCED_CODE}([^\d.]|\.\D|\.$|$)"
 #: An SMTP reply code (RFC 5321): three digits standing alone, as in "550 5.1.1" or "550-".
 _REPLY_IN_TEXT = r"(^|[\s;:(\[<\"'])[245]\d\d([\s\-:;,.)\]>]|$)"
 
@@ -348,7 +349,7 @@ def classify_bounces(frame: Frame) -> Frame:
     if missing:
         raise InputError("classify_bounces needs this column", column=missing[0])
     text = pl.col("smtp_status").cast(pl.String)
-    codes = text.str.extract_all(_CODE_IN_TEXT).list.eval(pl.element().str.extract(f"({_CODE})"))
+    codes = text.str.extract_all(_CODE_IN_TEXT).list.eval(pl.element().str.extract(f"({ENHANCED_CODE})"))
     specific = codes.list.eval(pl.element().filter(~pl.element().str.ends_with(".0.0"))).list.first()
     code = pl.coalesce(specific, codes.list.first())
     reply = text.str.extract(_REPLY_IN_TEXT, 0).str.extract(r"([245]\d\d)")

@@ -60,8 +60,9 @@ from listkit.bounce_text import (
     plausible_address,
     returned_headers,
 )
+from listkit.bounces import ENHANCED_CODE
 from listkit.errors import InputError
-from listkit.schema import EVENT_COLUMNS
+from listkit.schema import EVENT_COLUMNS, SUBTYPE_MEANINGS, vocabulary_keys
 
 #: ``stats`` keys: messages read; recipients (a DSN may name several); messages that gave no event.
 _PER_RECIPIENT = ("bounces", "complaints", "delays")
@@ -69,7 +70,7 @@ _PER_MESSAGE = ("auto_replies", "unreadable", "no_recipient", "ignored")
 STATS = ("messages", *_PER_RECIPIENT, *_PER_MESSAGE)
 
 #: RFC 3463 enhanced status code, not part of a longer dotted number such as an IP address.
-_STATUS_CODE = re.compile(r"(?<![\d.])([245])\.\d{1,3}\.\d{1,3}(?!\.?\d)")
+_STATUS_CODE = re.compile(rf"(?<![\d.]){ENHANCED_CODE}(?!\.?\d)")
 #: Headers of which at least one must be present for bytes to count as a mail message.
 _MAIL_HEADERS = {"from", "to", "date", "subject", "received", "message-id", "return-path", "content-type"}
 _AUTO_SUBJECT = re.compile(
@@ -100,7 +101,6 @@ _ORIGINAL_SENDER_HEADERS = ("from", "sender", "reply-to", "return-path")
 _MESSAGE_ID = re.compile(r"(?im)^\s*(?:message-id|in-reply-to|references)\s*:\s*<?([^>\s]+)>?")
 #: SES notification JSON as SNS mails it; long lines come back folded as "!" + newline + space.
 _SES_FOLD = re.compile(r"!\r?\n ")
-_SES_TYPES = {"Permanent": "hard", "Transient": "soft"}
 
 
 @dataclass(frozen=True)
@@ -323,7 +323,7 @@ def _action(value: str, status: str) -> str:
     words = _COMMENT.sub(" ", value).lower().split()
     if not words:
         code = _STATUS_CODE.search(status)
-        return {"5": "failed", "4": "delayed"}.get(code.group(1) if code else "", "")
+        return {"5": "failed", "4": "delayed"}.get(code.group(0)[0] if code else "", "")
     return "failed" if words[0] in _FAILED_ACTIONS else words[0]
 
 
@@ -362,7 +362,7 @@ def _from_ses(mail: _Mail) -> _Found | None:
     kind = str(data.get("notificationType") or data.get("eventType") or "")
     if kind == "Bounce":
         bounce = data.get("bounce") or {}
-        when, verdict = _iso_time(bounce.get("timestamp")), _SES_TYPES.get(bounce.get("bounceType"))
+        when, verdict = _iso_time(bounce.get("timestamp")), _ses_verdict(bounce.get("bounceType"))
         rows = [
             mail.event(r["emailAddress"], "bounce", when, _ses_status(r, bounce), verdict)
             for r in bounce.get("bouncedRecipients") or []
@@ -567,3 +567,12 @@ def _when(*values: str) -> datetime | None:
             parsed = parsedate_to_datetime(value)
             return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     return None
+
+
+def _ses_verdict(bounce_type: object) -> str | None:
+    """``hard``/``soft`` for SES's bounceType (Permanent, Transient), as the ESP vocabulary reads it."""
+    if not isinstance(bounce_type, str):
+        return None
+    (key,) = vocabulary_keys([bounce_type])
+    meaning = SUBTYPE_MEANINGS["bouncetype"].get(key)
+    return meaning.verdict if meaning is not None else None
