@@ -297,6 +297,8 @@ _CODE_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("system_error", ("3.0", "3.1", "3.2", "3.5", "4.0", "4.1", "4.2", "4.3", "4.5", "4.6")),
 )
 
+_PATTERN = "__listkit_status_pattern"
+
 #: Enhanced-code details that name a dead mailbox or domain, and the texts of an IP or reputation
 #: block that still outrank them.
 _DEAD_CODES = ["1.1", "1.2", "1.10"]
@@ -342,12 +344,44 @@ def classify_bounces(frame: Frame) -> Frame:
     3. otherwise the code's class: other 5.1.x -> hard, 5.7.x -> policy, anything else (4.x.x, a bare
        5.0.0, no code at all) -> soft, so repeated ones still prune through ``soft_bounce_repeated``.
 
-    Regular expressions run on every row: call it on the distinct (smtp_status, bounce_type) pairs of
-    a log, not on the log. Raises :class:`~listkit.errors.InputError` when a column is missing.
+    The regular expressions run once per distinct text after :func:`status_pattern` has masked what
+    makes one message's text differ from the next (addresses, IP addresses, times, message ids):
+    call it on the distinct (smtp_status, bounce_type) pairs of a log, not on the log. Raises
+    :class:`~listkit.errors.InputError` when a column is missing.
     """
     missing = [c for c in ("smtp_status", "bounce_type") if c not in frame.collect_schema()]
     if missing:
         raise InputError("classify_bounces needs this column", column=missing[0])
+    keyed = frame.with_columns(**{_PATTERN: status_pattern(pl.col("smtp_status").cast(pl.String))})
+    patterns = keyed.select(pl.col(_PATTERN).alias("smtp_status"), "bounce_type").unique()
+    classified = _classify(patterns).rename({"smtp_status": _PATTERN})
+    return keyed.join(
+        classified, on=[_PATTERN, "bounce_type"], how="left", nulls_equal=True, maintain_order="left"
+    ).drop(_PATTERN)
+
+
+def status_pattern(text: pl.Expr) -> pl.Expr:
+    """``text`` with what varies from message to message masked: addresses, IP addresses, ISO times
+    and long ids (ten or more letters and digits, with a digit), each by one fixed stand-in.
+
+    Receiving servers print the recipient, their own IP and a queue id into their replies, so a log
+    holds almost one distinct text per bounce; masked, a few thousand patterns remain, and none of
+    the rules reads what was masked.
+    """
+    return (
+        text.str.replace_all(
+            r"[^\s<>\"'()\[\];,:]+@[^\s<>\"'()\[\];,:]+\.[A-Za-z]{2,}", "someone@example.org"
+        )
+        .str.replace_all(
+            r"\b\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?", "2000-01-01T00:00Z"
+        )
+        .str.replace_all(r"\b\d{1,3}(\.\d{1,3}){3}\b", "192.0.2.1")
+        .str.replace_all(r"\b[A-Za-z]*\d[A-Za-z0-9]{9,}\b|\b[A-Za-z0-9]{9,}\d[A-Za-z]*\b", "ID0000000000")
+    )
+
+
+def _classify(frame: Frame) -> Frame:
+    """:func:`classify_bounces`' rules, applied to every row of ``frame``."""
     text = pl.col("smtp_status").cast(pl.String)
     codes = text.str.extract_all(_CODE_IN_TEXT).list.eval(pl.element().str.extract(f"({ENHANCED_CODE})"))
     specific = codes.list.eval(pl.element().filter(~pl.element().str.ends_with(".0.0"))).list.first()

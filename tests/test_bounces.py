@@ -17,6 +17,7 @@ from listkit.bounces import (
     UNCLASSIFIED,
     classify_bounces,
     reason_effect,
+    status_pattern,
 )
 from listkit.errors import InputError, ListkitError
 from listkit.feedback import read_feedback
@@ -297,3 +298,19 @@ def test_corpus_reason_and_class_agreement(corpus_pairs):
         expected = "hard" if entry["hard_bounce"] else "policy" if effect == "block" else "soft"
         truth[expected == bounce_class] += 1
     assert truth[True] / len(corpus_pairs) >= 0.80
+
+
+def test_texts_that_differ_only_by_address_ip_time_or_id_share_one_pattern():
+    texts = [
+        f"550 5.1.1 <user{i}@example{i}.com>: Recipient address rejected; host 198.51.100.{i} "
+        f"at 2024-03-0{i}T10:0{i}:00Z id a{i}b7c91d2e3f4{i}"
+        for i in range(1, 6)
+    ]
+    frame = pl.DataFrame(
+        {"smtp_status": texts, "bounce_type": [None] * 5}, schema_overrides={"bounce_type": pl.String}
+    )
+    assert frame.select(status_pattern(pl.col("smtp_status")).n_unique()).item() == 1
+    # Codes, reply codes and the words the rules read are left as they are.
+    kept = "550 5.7.1 [TSS04] S3150 RESOLVER.ADR.RecipientNotFound"
+    assert pl.select(status_pattern(pl.lit(kept))).item() == kept
+    assert classify_bounces(frame)["bounce_class"].to_list() == ["hard"] * 5
