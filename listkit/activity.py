@@ -224,9 +224,9 @@ def classified_events(events: pl.DataFrame | pl.LazyFrame, context: EventContext
     """Every event with its classes, lazily: nothing is read until a query collects it.
 
     Columns: ``email``, ``email_hash``, ``event``, ``timestamp``, ``smtp_status`` and ``bounce_type``
-    (bounces only),
-    ``bounce_class``, ``in_range`` (at or before ``as_of``), and, for events in range, ``delivery``
-    and ``machine`` (an open or click by a machine); ``age_us`` and ``decay`` (in :data:`DECAY_UNITS`).
+    (bounces only), ``bounce_class``, ``in_range`` (at or before ``as_of``), and, for events in
+    range, ``delivery`` and ``machine`` (an open or click by a machine); ``age_us`` and ``decay`` (in
+    :data:`DECAY_UNITS`).
     """
     as_of, survey = context.as_of, context.survey
     in_range = pl.col("timestamp") <= as_of
@@ -498,8 +498,8 @@ def sequence_counts(
     ``last_engagement_at`` and ``last_delivery_at``. Returns per address (``on``):
     ``deliveries_since_engagement`` (deliveries after the mailbox's last engagement) and
     ``soft_bounce_streak`` (soft bounces after its last delivery: a delivery ends a streak); and
-    every hard bounce and every soft one and block up to ``as_of`` with ``on``, ``timestamp``, ``in_range``,
-    ``smtp_status``, ``bounce_class`` and ``bounce_reason`` (a small subset of the log).
+    every hard bounce, and every soft bounce and block up to ``as_of``, with ``on``, ``timestamp``,
+    ``in_range``, ``smtp_status``, ``bounce_class`` and ``bounce_reason`` (a small subset of the log).
     """
     reasons = context.survey.bounce_reasons
     soft = pl.col("in_range") & (pl.col("bounce_class") == "soft")

@@ -411,9 +411,7 @@ def _event_stats(
         # Honoured although dated after as_of (they are part of after_as_of too).
         "opt_outs_after_as_of": int(activity["opt_outs_after_as_of"].sum()),
         "with_invalid_address": int(invalid["events"].sum() + invalid["events_after_as_of"].sum()),
-        "opt_outs_with_invalid_address": sum(
-            int(lost[c].sum()) for c in ("unsubscribes", "complaints", "hard_bounces")
-        ),
+        "opt_outs_with_invalid_address": int(lost.select(opt_outs.sum()).item()),
         "invalid_opt_out_examples": lost["email"].drop_nulls().sort().head(3).to_list(),
         "for_unknown_addresses": for_unknown,
         "unknown_addresses": unmatched.height,
