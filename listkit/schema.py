@@ -19,6 +19,11 @@ TIMESTAMP = pl.Datetime("us", "UTC")
 #: Stands for "never" where a time must be compared (as_of of a list with no dates at all).
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
+#: The span of times listkit reads, for event timestamps, sign-ups and ``as_of`` alike: no mail predates
+#: 1970, a later year than 2999 is a placeholder or a typo, and inside it date arithmetic never overflows.
+EARLIEST_TIME = EPOCH
+LATEST_TIME = datetime(2999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
 #: Event vocabulary of the contract, plus ``unknown`` for types listkit does not recognise
 #: (kept and counted, never fatal).
 EVENT_TYPES = ("send", "delivered", "open", "click", "bounce", "complaint", "unsubscribe", "unknown")
