@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from listkit.errors import InputError
-from listkit.segment_profiles import PROFILE_METRICS
+from listkit.segment_profiles import PROFILE_METRICS, check_profiles
 
 CHANGE_KINDS = ("new", "removed", "outcome", "segment")
 CHANGE_COLUMNS = (
@@ -138,23 +138,8 @@ def load_previous(out_dir: str | Path) -> tuple[pl.DataFrame, pl.DataFrame | Non
     profiles = (
         _read_text_csv(profiles_path, ("segment", *PROFILE_METRICS)) if profiles_path.is_file() else None
     )
-    if profiles is not None:
-        # The file may have been edited by hand: every metric must be a number.
-        numbers = profiles.select(pl.col(PROFILE_METRICS).cast(pl.Float64, strict=False))
-        for name in PROFILE_METRICS:
-            bad = profiles[name].is_null() | numbers[name].is_null() | numbers[name].is_nan()
-            if bad.any():
-                row = int(bad.arg_true()[0]) + 1
-                hint = "restore the file from the earlier run, or delete it to name segments afresh"
-                value = profiles[name][row - 1]
-                raise InputError(
-                    f"the value {value!r} is not a number",
-                    file=profiles_path,
-                    row=row,
-                    column=name,
-                    hint=hint,
-                )
-        profiles = profiles.with_columns(numbers)
+    if profiles is not None:  # perhaps edited by hand: every metric must be a number in range
+        profiles = check_profiles(profiles, file=profiles_path)
     return ledger, profiles
 
 

@@ -30,7 +30,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--events", type=Path, help="event history (CSV or Parquet)")
     run.add_argument("--feedback", type=Path, help="folder of .eml files or an mbox of bounce/complaint mail")
     run.add_argument("--out", required=True, type=Path, help="output folder (replaced whole)")
-    run.add_argument("--as-of", help="scoring date (YYYY-MM-DD or ISO-8601); default: the latest event")
     run.add_argument("--config", type=Path, help="policy TOML file")
     run.add_argument(
         "--encoding", help="text encoding of CSV inputs that are not UTF-8 or UTF-16 (e.g. cp1252)"
@@ -46,19 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="an earlier run's output folder: keep its segment names, write changes.csv",
     )
-    run.add_argument("--segments", type=int, help="number of reader clusters (default: chosen, 3-8)")
-    run.add_argument("--sunset-days", type=int, help="inactivity window in days (365)")
-    run.add_argument("--sunset-min-deliveries", type=int, help="deliveries in the window before pruning (10)")
-    run.add_argument("--soft-bounce-limit", type=int, help="soft bounces in a row that prune (3)")
-    run.add_argument("--keep-role-accounts", action="store_true", help="keep role addresses with a warning")
-    run.add_argument(
-        "--keep-typo-domains", action="store_true", help="keep likely typo domains with a warning"
-    )
-    run.add_argument("--check-dns", action="store_true", help="look up the MX record of every domain")
-    run.add_argument("--dns-server", action="append", metavar="IP", help="resolver to ask (repeatable)")
-    run.add_argument("--dns-port", type=int, help="port of the resolvers (53)")
-    run.add_argument("--dns-cache", help="DNS answer cache file (default ~/.cache/listkit/mx-cache.json)")
+    _add_policy_flags(run)
     run.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+
+    listing = commands.add_parser(
+        "policy", help="print every policy option (meaning, range, default, flag) as a TOML file for --config"
+    )
+    listing.add_argument("--config", type=Path, help="policy TOML file: print the complete policy it gives")
+    listing.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
 
     synth = commands.add_parser("synth", help="write a realistic synthetic list and event log")
     synth.add_argument("--subscribers", required=True, type=int, help="number of subscriber rows")
@@ -72,12 +66,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_policy_flags(run: argparse.ArgumentParser) -> None:
+    """One flag per policy option, from the table (a boolean's flag sets the opposite of its default)."""
+    from listkit.policy import OPTIONS
+
+    group = run.add_argument_group("policy options (override --config; `listkit policy` describes them)")
+    for option in OPTIONS:
+        text = option.describe().replace("%", "%%")
+        flags = {"dest": option.name, "default": None}
+        if option.kind == "boolean":
+            flags |= {"action": "store_const", "const": not option.default}
+            text = f"set {option.name} to {str(not option.default).lower()}: {text}"
+        elif option.kind == "addresses":
+            flags |= {"action": "append", "metavar": "IP"}
+        else:
+            flags |= {"type": _FLAG_TYPES.get(option.kind, str), "metavar": option.kind.upper()}
+        group.add_argument(*option.cli_flags, help=text, **flags)
+
+
+_FLAG_TYPES = {"integer": int, "number": float}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``listkit`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "policy":
+            return _policy(args)
         return _synth(args)
     except ListkitError as error:
         print(f"listkit: error: {error}", file=sys.stderr)
@@ -109,26 +126,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from listkit.export import export
     from listkit.pipeline import run_files
-    from listkit.policy import Policy
+    from listkit.policy import OPTIONS, Policy
 
     policy = Policy.from_toml(args.config) if args.config else Policy()
-    policy = policy.replace(
-        sunset_days=args.sunset_days,
-        sunset_min_deliveries=args.sunset_min_deliveries,
-        soft_bounce_limit=args.soft_bounce_limit,
-        prune_role_accounts=False if args.keep_role_accounts else None,
-        prune_typo_domains=False if args.keep_typo_domains else None,
-        check_dns=True if args.check_dns else None,
-        dns_nameservers=tuple(args.dns_server) if args.dns_server else None,
-        dns_port=args.dns_port,
-        dns_cache=args.dns_cache,
-        n_segments=args.segments,
-    )
+    # Every policy flag, checked by the table; an error names the flag the value came from.
+    flags = {option.name: getattr(args, option.name) for option in OPTIONS}
+    policy = policy.with_options(flags, source={option.name: option.cli_flags[0] for option in OPTIONS})
     result = run_files(
         args.subscribers,
         args.events,
         policy=policy,
-        as_of=args.as_of,
         encoding=args.encoding,
         feedback=args.feedback,
         previous=args.previous,
@@ -157,6 +164,13 @@ def _run(args: argparse.Namespace) -> int:
     if not args.no_report:
         print(f"report:      {args.out / 'report.html'}")
     print(f"manifest:    {args.out / 'manifest.json'}")
+    return 0
+
+
+def _policy(args: argparse.Namespace) -> int:
+    from listkit.policy import Policy, render_toml
+
+    print(render_toml(Policy.from_toml(args.config) if args.config else Policy()), end="")
     return 0
 
 

@@ -513,11 +513,8 @@ def _resolver_factory(nameservers: list[str] | None, port: int, timeout: float):
         resolver.port, resolver.timeout, resolver.lifetime = port, timeout, timeout
         return resolver
 
-    try:
-        if not make().nameservers:  # fail fast, in the caller's thread, on bad or no addresses
-            raise dns.resolver.NoResolverConfiguration
-    except ValueError as exc:
-        raise ConfigError(f"invalid DNS nameservers {nameservers!r}: {exc}") from None
+    if not make().nameservers:  # fail fast, in the caller's thread, without addresses
+        raise dns.resolver.NoResolverConfiguration
 
     def get() -> dns.resolver.Resolver:
         if not hasattr(local, "resolver"):
@@ -544,14 +541,11 @@ def check_mx(
     nameserver: never a reason to prune). ``dns_detail`` says why in a few words.
 
     ``nameservers=None`` uses the system resolver configuration. ``timeout`` bounds each query.
+    The options are the policy's, already checked by its table (:data:`listkit.policy.OPTIONS`).
     With ``cache_path``, definitive answers are kept in that JSON file for ``cache_ttl_seconds`` and
     reused without a query; ``unknown`` answers are never cached. The cache is keyed by domain only
     (not by nameserver), and two runs sharing it at once only lose each other's new entries.
     """
-    if timeout <= 0 or workers < 1 or cache_ttl_seconds < 0 or not 0 < port < 65536:
-        raise ConfigError(
-            "DNS options: timeout and workers must be positive, cache_ttl_seconds >= 0, port 1-65535"
-        )
     if cache_path is not None:
         cache_path = Path(cache_path)
         if cache_path.exists() and not cache_path.is_file():
@@ -563,7 +557,7 @@ def check_mx(
                 f"DNS cache folder {cache_path.parent} cannot be created ({error.strerror}); "
                 "pass another --dns-cache"
             ) from None
-    try:  # validated before any cache lookup, so a bad option fails even when all answers are cached
+    try:  # without any nameserver, every lookup the cache cannot answer is unknown
         get_resolver = _resolver_factory(nameservers, port, timeout)
     except dns.resolver.NoResolverConfiguration:
         get_resolver = None

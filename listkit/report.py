@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 from matplotlib.figure import Figure
 
-from listkit.errors import OutputError
+from listkit.errors import ConfigError, OutputError
 from listkit.pipeline import run_files
 from listkit.policy import Policy
 from listkit.reasons import BY_CODE, pruning_reasons
@@ -42,14 +42,24 @@ def notebook_result(
     """The notebook's one entry point: load the run the CLI stored, or run (and export) the files given.
 
     ``config`` is a policy TOML file and ``policy`` a dict of options overriding it (for instance
-    ``{"sunset_days": 180}`` passed with ``papermill -y``).
+    ``{"sunset_days": 180}`` passed with ``papermill -y``), checked like the CLI's flags: an error
+    names the notebook parameter.
     """
     if run_dir:
         return RunResult.load(run_dir)
     if not subscribers:
         raise OutputError("the notebook needs either run_dir or subscribers (and events) as parameters")
-    chosen = (Policy.from_toml(config) if config else Policy()).replace(**(policy or {}))
-    result = run_files(subscribers, events, policy=chosen, as_of=as_of)
+    if policy is not None and not isinstance(policy, dict):
+        raise ConfigError(
+            f"notebook parameter policy must be a mapping of option names to values, such as "
+            f'{{"sunset_days": 180}}, not {type(policy).__name__}'
+        )
+    options = dict(policy or {})
+    sources = dict.fromkeys(options, "notebook parameter policy")
+    if as_of is not None:
+        options["as_of"], sources["as_of"] = as_of, "notebook parameter as_of"
+    chosen = (Policy.from_toml(config) if config else Policy()).with_options(options, source=sources)
+    result = run_files(subscribers, events, policy=chosen)
     if out_dir:
         from listkit.export import export
 

@@ -19,10 +19,13 @@ profiles, so that a segment name stays with the same kind of reader.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 from scipy.optimize import linear_sum_assignment
+
+from listkit.errors import InputError
 
 RULE_SEGMENTS = ("new", "engagement-unknown")
 CLUSTER_NAMES = ("champions", "engaged", "casual", "lapsing", "dormant")
@@ -38,6 +41,15 @@ PROFILE_METRICS = (
 RECENCY_CAP_DAYS = 730
 #: Five years: beyond that, readers no longer differ by how long they have been on the list.
 TENURE_CAP_DAYS = 1825
+#: The values :func:`profile` can give each metric (rates pass 100 when readers open a mail twice,
+#: but not 10,000); an earlier run's table is held to them (:func:`check_profiles`).
+PROFILE_RANGES = {
+    "median_score": (0.0, 100.0),
+    "open_rate_pct": (0.0, 10_000.0),
+    "click_rate_pct": (0.0, 10_000.0),
+    "median_days_since_engagement": (0.0, float(RECENCY_CAP_DAYS)),
+    "median_tenure_days": (0.0, float(TENURE_CAP_DAYS)),
+}
 
 #: Names an earlier run may hand on: they become file names (``segments/<name>.csv``).
 SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
@@ -134,22 +146,63 @@ def _metric_rows(profiles: pl.DataFrame) -> list[tuple[float, ...]]:
     return profiles.select(pl.col(name).cast(pl.Float64) for name in PROFILE_METRICS).rows()
 
 
+def check_profiles(profiles: pl.DataFrame, *, file: str | Path | None = None) -> pl.DataFrame:
+    """An earlier run's profile table (typed, or read from CSV as text) with its metrics as numbers.
+
+    Every metric of every row must be a number within :data:`PROFILE_RANGES`: an empty cell, text,
+    ``inf``, ``nan`` or an absurd value (a hand edit, a damaged file) raises
+    :class:`~listkit.errors.InputError` naming ``file``, the row (1 = first data row) and the column.
+    """
+    missing = [name for name in ("segment", *PROFILE_METRICS) if name not in profiles.columns]
+    if missing:
+        raise InputError(
+            f"lacks the profile column{'s' if len(missing) > 1 else ''} {', '.join(missing)}",
+            file=file,
+            hint=_PROFILE_HINT,
+        )
+    numbers = profiles.select(pl.col(PROFILE_METRICS).cast(pl.Float64, strict=False))
+    for name, (low, high) in PROFILE_RANGES.items():
+        bad = numbers[name].is_null() | numbers[name].is_nan() | ~numbers[name].is_between(low, high)
+        if bad.any():
+            row = int(bad.arg_true()[0])
+            raise InputError(
+                f"the value {_cell(profiles[name][row])} is not a number from {low:g} to {high:g}",
+                file=file,
+                row=row + 1,
+                column=name,
+                hint=_PROFILE_HINT,
+            )
+    return profiles.with_columns(numbers)
+
+
+_PROFILE_HINT = "restore the file from the earlier run, or delete it to name segments afresh"
+
+
+def _cell(value: object) -> str:
+    """A cell as an error shows it (short: a hand-edited cell may hold anything)."""
+    text = repr(value) if value is not None else "empty"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def match_previous(
     profiles: pl.DataFrame, previous_profiles: pl.DataFrame, *, lapsing_after_days: int = 90
 ) -> dict[int, str]:
     """Cluster number -> name, keeping an earlier run's names on clusters of the same kind of reader.
 
     ``profiles`` is a :attr:`Segmenter.profiles_` (rows with a ``cluster`` number count);
-    ``previous_profiles`` an earlier one, perhaps read from CSV and edited by hand (its rule
-    segments, names that are not :data:`SAFE_NAME` and repeats of a name are ignored).
+    ``previous_profiles`` an earlier one, perhaps read from CSV and edited by hand: its metrics
+    must pass :func:`check_profiles`; its rule segments, names that are not :data:`SAFE_NAME` and
+    repeats of a name are ignored.
     Clusters are paired by the Hungarian method on the profile metrics (days log-compressed),
     standardised over both tables; an active cluster is never paired with a silent one. Unpaired
     clusters keep their own names, with a suffix if a kept earlier name took it.
     """
     current = profiles.filter(pl.col("cluster").is_not_null()).sort("cluster")
-    previous = previous_profiles.filter(
-        ~pl.col("segment").is_in(RULE_SEGMENTS) & pl.col("segment").str.contains(SAFE_NAME)
-    ).unique("segment", keep="first", maintain_order=True)
+    previous = (
+        check_profiles(previous_profiles)
+        .filter(~pl.col("segment").is_in(RULE_SEGMENTS) & pl.col("segment").str.contains(SAFE_NAME))
+        .unique("segment", keep="first", maintain_order=True)
+    )
     clusters, own = current["cluster"].to_list(), current["segment"].to_list()
     if not clusters or previous.is_empty():
         return dict(zip(clusters, own, strict=True))

@@ -12,7 +12,7 @@ days since the sign-up or first event (capped at ``TENURE_CAP_DAYS``, and weighe
 tenure alone does not split one kind of reader in two) and ``log1p`` of the engagements in the
 sunset window. Unless ``n_segments`` fixes k, k is the one in ``[min_segments, max_segments]`` with
 the best silhouette (to 3 decimals; ties go to fewer clusters) on a fixed sample of
-``sample_size`` rows; the k-means on all rows then starts from the sample's centres. Clusters are
+``cluster_sample_size`` rows; the k-means on all rows then starts from the sample's centres. Clusters are
 named from their profiles by the rule in :mod:`listkit.segment_profiles` (``champions``,
 ``engaged``, ``casual``, ``lapsing``, ``dormant``), so a run has ``min_segments`` to
 ``max_segments`` clusters plus at most the two rule segments.
@@ -36,8 +36,7 @@ from sklearn.metrics import pairwise_distances_argmin
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from listkit.errors import ConfigError
-from listkit.policy import Policy
+from listkit.policy import Policy, check_options
 from listkit.segment_profiles import (
     CLUSTER_NAMES,
     PROFILE_METRICS,
@@ -55,6 +54,7 @@ __all__ = [
     "PROFILE_METRICS",
     "RECENCY_CAP_DAYS",
     "RULE_SEGMENTS",
+    "SEGMENTER_OPTIONS",
     "SOURCE_COLUMNS",
     "TENURE_CAP_DAYS",
     "Segmenter",
@@ -77,6 +77,17 @@ SOURCE_COLUMNS = (
     "last_engagement_at",
     "engagements_in_window",
 )
+#: The policy options a :class:`Segmenter` takes (its parameters of the same names).
+SEGMENTER_OPTIONS = (
+    "n_segments",
+    "min_segments",
+    "max_segments",
+    "random_state",
+    "cluster_sample_size",
+    "new_subscriber_days",
+    "lapsing_after_days",
+)
+_DEFAULTS = Policy()
 #: Weights of the standardised features: score, open rate, click rate, recency, tenure, recent.
 _WEIGHTS = np.array([1.0, 1.0, 1.0, 1.0, 0.5, 1.0])
 _N_INIT = 4  # k-means restarts on the sample (cheap); the full fit starts from the best of them
@@ -135,29 +146,31 @@ class Segmenter(BaseEstimator):
     """Rule segments plus k-means clusters named from their profiles (see the module docstring).
 
     ``n_segments`` fixes the number of clusters (rule segments come on top); otherwise it is chosen
-    in ``[min_segments, max_segments]``. ``key`` names a column identifying each row (the mailbox
-    key). Learned: ``as_of_``, ``scaler_``, ``centers_`` (weighted standardised space, canonical
-    order), ``n_clusters_``, ``silhouettes_`` (k -> mean silhouette; empty when k was fixed),
-    ``names_`` (cluster -> name) and ``profiles_`` (:func:`profile` plus ``kind`` and ``cluster``).
+    in ``[min_segments, max_segments]``. The options are the policy's :data:`SEGMENTER_OPTIONS`,
+    with its defaults, checked by its table (:func:`listkit.policy.check_options`) when fitting.
+    ``key`` names a column identifying each row (the mailbox key). Learned: ``as_of_``,
+    ``scaler_``, ``centers_`` (weighted standardised space, canonical order), ``n_clusters_``,
+    ``silhouettes_`` (k -> mean silhouette; empty when k was fixed), ``names_`` (cluster -> name)
+    and ``profiles_`` (:func:`profile` plus ``kind`` and ``cluster``).
     """
 
     def __init__(
         self,
         *,
-        n_segments: int | None = None,
-        min_segments: int = 3,
-        max_segments: int = 8,
-        random_state: int = 0,
-        sample_size: int = 10_000,
-        new_subscriber_days: int = 30,
-        lapsing_after_days: int = 90,
+        n_segments: int | None = _DEFAULTS.n_segments,
+        min_segments: int = _DEFAULTS.min_segments,
+        max_segments: int = _DEFAULTS.max_segments,
+        random_state: int = _DEFAULTS.random_state,
+        cluster_sample_size: int = _DEFAULTS.cluster_sample_size,
+        new_subscriber_days: int = _DEFAULTS.new_subscriber_days,
+        lapsing_after_days: int = _DEFAULTS.lapsing_after_days,
         key: str = "mailbox_key",
     ) -> None:
         self.n_segments = n_segments
         self.min_segments = min_segments
         self.max_segments = max_segments
         self.random_state = random_state
-        self.sample_size = sample_size
+        self.cluster_sample_size = cluster_sample_size
         self.new_subscriber_days = new_subscriber_days
         self.lapsing_after_days = lapsing_after_days
         self.key = key
@@ -212,21 +225,11 @@ class Segmenter(BaseEstimator):
         return self._name_rows(ordered, to_cluster.with_columns(cluster=pl.Series(labels, dtype=pl.Int32)))
 
     def _check(self, features: pl.DataFrame) -> None:
-        """Refuse missing columns and impossible options before any work."""
+        """Refuse options outside the policy's ranges and missing columns, before any work."""
+        check_options({name: getattr(self, name) for name in SEGMENTER_OPTIONS})
         missing = [c for c in (self.key, *SOURCE_COLUMNS) if c not in features.columns]
         if missing:
             raise ValueError(f"segmenting needs the columns {', '.join(missing)}, which are missing")
-        if not 2 <= self.min_segments <= self.max_segments:
-            raise ConfigError(
-                f"policy options min_segments ({self.min_segments}) and max_segments "
-                f"({self.max_segments}) must satisfy 2 <= min_segments <= max_segments"
-            )
-        if self.n_segments is not None and self.n_segments < 1:
-            raise ConfigError(f"policy option n_segments must be unset or at least 1, not {self.n_segments}")
-        if self.sample_size < 100:
-            raise ConfigError(
-                f"policy option cluster_sample_size must be at least 100, not {self.sample_size}"
-            )
 
     def _canonical(self, features: pl.DataFrame) -> pl.DataFrame:
         """The rows sorted by key and then every feature (so ties sort too), with their rule segment."""
@@ -251,7 +254,7 @@ class Segmenter(BaseEstimator):
         """Centres in canonical order (sorted by coordinates, best score first) and the silhouettes."""
         if len(scaled) == 0:
             return np.empty((0, scaled.shape[1])), {}
-        size = min(len(scaled), self.sample_size)
+        size = min(len(scaled), self.cluster_sample_size)
         picked = np.random.default_rng(self.random_state).choice(len(scaled), size, replace=False)
         sample = scaled[np.sort(picked)]
         distinct = len(np.unique(sample, axis=0))  # k-means cannot find more clusters than points
@@ -298,15 +301,7 @@ class Segmenter(BaseEstimator):
 
 def segmenter_options(policy: Policy) -> dict[str, Any]:
     """:class:`Segmenter` arguments from a policy (its clustering options)."""
-    return {
-        "n_segments": policy.n_segments,
-        "min_segments": policy.min_segments,
-        "max_segments": policy.max_segments,
-        "random_state": policy.random_state,
-        "sample_size": policy.cluster_sample_size,
-        "new_subscriber_days": policy.new_subscriber_days,
-        "lapsing_after_days": policy.lapsing_after_days,
-    }
+    return {name: getattr(policy, name) for name in SEGMENTER_OPTIONS}
 
 
 def segment(
