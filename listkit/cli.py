@@ -1,4 +1,4 @@
-"""The ``listkit`` command: ``run`` a list through the pipeline, or ``synth`` a realistic one.
+"""The ``listkit`` command: ``run`` a list, print the ``policy`` options, or ``synth`` a realistic list.
 
 No logic lives here: arguments become a :class:`~listkit.policy.Policy` and calls to the public
 functions. Errors become one line on stderr and exit status 2, never a traceback.
@@ -11,8 +11,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from listkit.errors import ListkitError
+
+if TYPE_CHECKING:
+    from listkit.policy import Policy
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
@@ -126,16 +130,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from listkit.export import export
     from listkit.pipeline import run_files
-    from listkit.policy import OPTIONS, Policy
 
-    policy = Policy.from_toml(args.config) if args.config else Policy()
-    # Every policy flag, checked by the table; an error names the flag the value came from.
-    flags = {option.name: getattr(args, option.name) for option in OPTIONS}
-    policy = policy.with_options(flags, source={option.name: option.cli_flags[0] for option in OPTIONS})
     result = run_files(
         args.subscribers,
         args.events,
-        policy=policy,
+        policy=policy_from_args(args),
         encoding=args.encoding,
         feedback=args.feedback,
         previous=args.previous,
@@ -165,6 +164,18 @@ def _run(args: argparse.Namespace) -> int:
         print(f"report:      {args.out / 'report.html'}")
     print(f"manifest:    {args.out / 'manifest.json'}")
     return 0
+
+
+def policy_from_args(args: argparse.Namespace) -> Policy:
+    """The ``--config`` file's policy (else the defaults) with the policy flags given applied.
+
+    Every value is checked by the policy's table; an error names the flag it came from.
+    """
+    from listkit.policy import OPTIONS, Policy
+
+    policy = Policy.from_toml(args.config) if args.config else Policy()
+    flags = {option.name: getattr(args, option.name) for option in OPTIONS}
+    return policy.with_options(flags, source={option.name: option.cli_flags[0] for option in OPTIONS})
 
 
 def _policy(args: argparse.Namespace) -> int:

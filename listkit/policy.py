@@ -30,7 +30,17 @@ from typing import Any, Literal
 from listkit.errors import ConfigError
 from listkit.schema import EARLIEST_TIME, LATEST_TIME
 
-__all__ = ["MAX_DAYS", "MAX_SEGMENTS", "OPTIONS", "Option", "Policy", "check_options", "parse_as_of"]
+__all__ = [
+    "BY_NAME",
+    "MAX_DAYS",
+    "MAX_SEGMENTS",
+    "OPTIONS",
+    "Option",
+    "Policy",
+    "check_options",
+    "parse_as_of",
+    "render_toml",
+]
 
 #: A century: ``as_of`` minus any day count stays a date Python and polars can hold.
 MAX_DAYS = 36_500
@@ -49,12 +59,14 @@ def _number_text(value: float | None) -> str:
 
 
 def _shown(value: Any) -> str:
-    """A value as an error message shows it: TOML-like, and never longer than a line allows."""
+    """A value as an error message shows it: TOML-like, short, and never an email address."""
     if value is None:
         return "unset"
     if isinstance(value, bool):
         return "true" if value else "false"
     text = _time_text(value) if isinstance(value, datetime) else repr(value)
+    if "@" in text:  # a subscriber's address given by mistake is never printed
+        return "a text with an @ (not shown)"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -93,8 +105,8 @@ class Option:
                 "boolean": "true or false",
                 "time": f"a date or ISO-8601 time from {_time_text(EARLIEST_TIME)} to "
                 f"{_time_text(LATEST_TIME)}",
-                "path": "a file path (empty: none)",
-                "addresses": "a list of one or more IP addresses (such as 127.0.0.1 or ::1)",
+                "path": "a file path, empty for none",
+                "addresses": "a list of one or more IP addresses such as 127.0.0.1 or ::1",
             }[self.kind]
         return f"unset or {text}" if self.optional else text
 
@@ -109,7 +121,7 @@ class Option:
         checked = _CHECKS[self.kind](self, value)
         if checked is _INVALID:
             raise ConfigError(
-                f"{where}policy option {self.name} must be {self.requirement()}, not {_shown(value)}"
+                f"{where}policy option {self.name} must be {self.requirement()}, not {_shown(value)}."
             )
         return checked
 
@@ -218,7 +230,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("prune_disposable", "boolean", True, flags=("--keep-disposable",),
            meaning="prune addresses on throw-away (disposable) domains; false keeps them with a warning"),
     Option("check_dns", "boolean", False, flags=("--check-dns",),
-           meaning="look up the MX record of every distinct domain (it needs the network)"),
+           meaning="look up the MX record of every distinct domain, which needs the network"),
     Option("dns_nameservers", "addresses", None, optional=True, flags=("--dns-server",),
            meaning="resolvers to ask (the flag is repeatable); unset: the system's"),
     Option("dns_port", "integer", 53, "port of the resolvers", low=1, high=65535),
@@ -278,13 +290,13 @@ def check_options(
             hint = f"did you mean {close[0]}? " if close else ""
             raise ConfigError(
                 f"{_where(source, name)}unknown policy option {_shown(name)}; {hint}"
-                "`listkit policy` lists every option"
+                "`listkit policy` lists every option."
             )
         checked[name] = option.check(value, _where(source, name))
     low, high = checked.get("min_segments"), checked.get("max_segments")
     if low is not None and high is not None and low > high:
         where = _where(source, "min_segments") or _where(source, "max_segments")
-        raise ConfigError(f"{where}policy option min_segments ({low}) must not exceed max_segments ({high})")
+        raise ConfigError(f"{where}policy option min_segments ({low}) must not exceed max_segments ({high}).")
     return checked
 
 
@@ -303,6 +315,8 @@ class _PolicyMethods:
         ``source`` names where the changes came from, as for :func:`check_options`.
         """
         given = {name: value for name, value in changes.items() if value is not None}
+        if source is not None and not isinstance(source, str):  # name only the sources of what is given
+            source = {name: where for name, where in source.items() if name in given}
         return Policy(**check_options({**dataclasses.asdict(self), **given}, source=source))
 
     def replace(self, **changes: Any) -> Policy:
@@ -321,23 +335,23 @@ class _PolicyMethods:
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ConfigError(f"{path}: the config file does not exist; check the --config path") from None
+            raise ConfigError(f"{path}: the config file does not exist; check the --config path.") from None
         except OSError as error:
             raise ConfigError(
-                f"{path}: the config file cannot be read ({error.strerror}); check the --config path"
+                f"{path}: the config file cannot be read ({error.strerror}); check the --config path."
             ) from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise ConfigError(
-                f"{path}: not valid TOML ({error}); fix the file or leave out --config"
+                f"{path}: not valid TOML ({error}); fix the file or leave out --config."
             ) from None
         if "policy" in data and len(data) > 1:
             stray = sorted(set(data) - {"policy"})[0]
             raise ConfigError(
-                f"{path}: option {_shown(stray)} stands outside the [policy] table; move it under [policy]"
+                f"{path}: option {_shown(stray)} stands outside the [policy] table; move it under [policy]."
             )
         options = data.get("policy", data)
         if not isinstance(options, dict):
-            raise ConfigError(f"{path}: policy must be a table of options ([policy]); see `listkit policy`")
+            raise ConfigError(f"{path}: policy must be a table of options ([policy]); see `listkit policy`.")
         return Policy().with_options(options, source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
@@ -386,7 +400,10 @@ def render_toml(policy: Policy | None = None) -> str:
         comment = f"{option.name}: {option.describe()}; flag {flag}."
         lines += ["", *("# " + line for line in textwrap.wrap(comment, 106))]
         value = getattr(policy, option.name)
-        lines.append(f"# {option.name} =" if value is None else f"{option.name} = {_toml_value(value)}")
+        if value is None:  # TOML has no null: a left-out option keeps its default, "" is no file
+            lines.append(f'{option.name} = ""' if option.kind == "path" else f"# {option.name} =")
+        else:
+            lines.append(f"{option.name} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"
 
 

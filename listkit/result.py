@@ -141,7 +141,7 @@ class RunResult:
             ledger=pl.read_parquet(folder / "ledger.parquet"),
             suppression=pl.read_parquet(folder / "suppression.parquet"),
             compliance=pl.read_parquet(folder / "compliance.parquet"),
-            policy=Policy().replace(**meta["policy"]),
+            policy=Policy(**meta["policy"]),  # whole: an unset option stays unset
             as_of=datetime.fromisoformat(meta["as_of"]),
             passthrough=tuple(meta["passthrough"]),
             event_stats=meta["event_stats"],
