@@ -52,7 +52,7 @@ def notebook_result(
     if policy is not None and not isinstance(policy, dict):
         raise ConfigError(
             f"notebook parameter policy must be a mapping of option names to values, such as "
-            f'{{"sunset_days": 180}}, not {type(policy).__name__}'
+            f'{{"sunset_days": 180}}, not {type(policy).__name__}.'
         )
     options = dict(policy or {})
     sources = dict.fromkeys(options, "notebook parameter policy")

@@ -12,10 +12,10 @@ days since the sign-up or first event (capped at ``TENURE_CAP_DAYS``, and weighe
 tenure alone does not split one kind of reader in two) and ``log1p`` of the engagements in the
 sunset window. Unless ``n_segments`` fixes k, k is the one in ``[min_segments, max_segments]`` with
 the best silhouette (to 3 decimals; ties go to fewer clusters) on a fixed sample of
-``cluster_sample_size`` rows; the k-means on all rows then starts from the sample's centres. Clusters are
-named from their profiles by the rule in :mod:`listkit.segment_profiles` (``champions``,
-``engaged``, ``casual``, ``lapsing``, ``dormant``), so a run has ``min_segments`` to
-``max_segments`` clusters plus at most the two rule segments.
+``cluster_sample_size`` rows; the k-means on all rows then starts from the sample's centres.
+Clusters are named from their profiles by the rule in :mod:`listkit.segment_profiles`
+(``champions``, ``engaged``, ``casual``, ``lapsing``, ``dormant``), so a run has ``min_segments``
+to ``max_segments`` clusters plus at most the two rule segments.
 
 Determinism: rows are sorted by a stable ``key`` (the mailbox key), then by the features, before
 fitting and sampling; clusters are numbered by their sorted centres; the random state is fixed.

@@ -27,7 +27,7 @@ from listkit.cli import build_parser, policy_from_args
 from listkit.errors import ConfigError, InputError
 from listkit.policy import BY_NAME, MAX_SEGMENTS, OPTIONS, Policy, check_options, parse_as_of, render_toml
 from listkit.schema import EARLIEST_TIME, LATEST_TIME
-from listkit.segment_profiles import PROFILE_METRICS, match_previous
+from listkit.segment_profiles import PROFILE_METRICS, PROFILE_RANGES, match_previous
 from listkit.segments import SEGMENTER_OPTIONS, Segmenter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -409,6 +409,8 @@ def test_the_contract_and_readme_state_the_defaults_of_the_table():
     assert {"max_segments", "cluster_sample_size", "random_state"} <= {name for name, _, _ in ranges}
     for name, low, high in ranges:
         assert (BY_NAME[name].low, BY_NAME[name].high) == (int(low), int(high)), name
+    for low, high in PROFILE_RANGES.values():  # what a previous run's profile table may hold
+        assert f"outside {low:g}-{high:g}" in contract
     readme = (ROOT / "README.md").read_text()
     example = re.search(r"```toml\n(.*?)```", readme, re.S).group(1)
     for name, value in tomllib.loads(example)["policy"].items():
