@@ -186,11 +186,14 @@ def _check_replaceable(out_dir: str | Path, target: Path, inputs: Mapping[str, s
     for role, path in sorted(inputs.items()):
         if path is None:
             continue
-        given = Path(path).expanduser()
         # Both where the data is (links resolved) and where its name is: a link inside --out is lost too.
-        places = {given.resolve()}
-        if given.name not in ("", ".", ".."):
-            places.add(given.parent.resolve() / given.name)
+        try:
+            given = Path(path).expanduser()
+            places = {given.resolve()}
+            if given.name not in ("", ".", ".."):
+                places.add(given.parent.resolve() / given.name)
+        except (RuntimeError, OSError):  # a loop of links, or no home folder: its reader says so
+            continue
         if target in places:
             raise OutputError(
                 f"{shown}: is the {role} input, and --out replaces it whole; choose another --out"

@@ -300,4 +300,4 @@ def test_runs_killed_at_random_leave_out_whole_and_nothing_behind(tmp_path):
     outcome = kill_loop(tmp_path / "loop", iterations=5, seed=3, report_every=3)
     assert outcome.broken == []
     assert outcome.left_after_cleanup == []
-    assert outcome.killed >= 3 and outcome.killed_with_kernel >= 1, outcome
+    assert outcome.killed_with_kernel >= 1, "the report's kernel was running at a kill"
