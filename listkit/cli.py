@@ -108,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from listkit.export import export
+    from listkit.outdir import output_lock
     from listkit.pipeline import run_files
     from listkit.policy import Policy
 
@@ -124,27 +125,26 @@ def _run(args: argparse.Namespace) -> int:
         dns_cache=args.dns_cache,
         n_segments=args.segments,
     )
-    result = run_files(
-        args.subscribers,
-        args.events,
-        policy=policy,
-        as_of=args.as_of,
-        encoding=args.encoding,
-        feedback=args.feedback,
-        previous=args.previous,
-        stream_events=args.stream_events,
-    )
-    written = export(
-        result,
-        args.out,
-        inputs={
-            "subscribers": args.subscribers,
-            "events": args.events,
-            "feedback": args.feedback,
-            "previous_ledger": args.previous / "ledger.csv" if args.previous else None,
-        },
-        report=not args.no_report,
-    )
+    inputs = {
+        "subscribers": args.subscribers,
+        "events": args.events,
+        "feedback": args.feedback,
+        "previous": args.previous,
+        "config": args.config,
+        "dns_cache": policy.dns_cache if policy.check_dns else None,
+    }
+    with output_lock(args.out, inputs=inputs):  # a second run on the same --out is refused before it reads
+        result = run_files(
+            args.subscribers,
+            args.events,
+            policy=policy,
+            as_of=args.as_of,
+            encoding=args.encoding,
+            feedback=args.feedback,
+            previous=args.previous,
+            stream_events=args.stream_events,
+        )
+        written = export(result, args.out, inputs=inputs, report=not args.no_report)
     for warning in result.warnings:
         print(f"listkit: warning: {warning.message}", file=sys.stderr)
     print(repr(result))
