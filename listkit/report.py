@@ -8,11 +8,13 @@ hidden.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import io
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -241,42 +243,38 @@ def notebook_path() -> Path:
     raise OutputError(f"the report notebook {_NOTEBOOK} is missing from the installation; reinstall listkit")
 
 
-def render_report(result: RunResult, html_path: Path) -> None:
-    """Execute the report notebook on ``result`` with papermill and write it as HTML without code."""
+def render_report(result: RunResult, html_path: Path, *, scratch_dir: Path | None = None) -> None:
+    """Execute the report notebook on ``result`` with papermill and write it as HTML without code.
+
+    The temporary files (the stored run, the executed notebook, the kernel's connection file) live in a
+    folder inside ``scratch_dir`` (default: the system's temporary folder) removed afterwards; export
+    passes its private staging space, so even a killed run's files are removed by the next run.
+    """
     import nbformat
     import papermill
     from nbconvert import HTMLExporter
 
-    with tempfile.TemporaryDirectory(prefix="listkit-report-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="listkit-report-", dir=scratch_dir) as scratch:
         run_dir = Path(scratch) / "run"
         result.save(run_dir)
         executed = Path(scratch) / "executed.ipynb"
-        # Prefer this environment's kernel spec named python3 over one a user installed elsewhere.
-        jupyter_path = os.environ.get("JUPYTER_PATH")
-        os.environ["JUPYTER_PATH"] = os.pathsep.join(
-            p for p in (str(Path(sys.prefix) / "share" / "jupyter"), jupyter_path) if p
-        )
-        try:
-            papermill.execute_notebook(
-                str(notebook_path()),
-                str(executed),
-                parameters={"run_dir": str(run_dir)},
-                kernel_name="python3",
-                progress_bar=False,
-                cwd=scratch,
-                # The kernel's own log (a warning about plain TCP on loopback) is noise to a CLI user.
-                extra_arguments=["--IPKernelApp.log_level=ERROR"],
-            )
-        except papermill.PapermillExecutionError as error:
-            raise OutputError(
-                f"the report notebook failed in cell {error.exec_count} ({error.ename}: {error.evalue}); "
-                "rerun with --no-report to get the other outputs"
-            ) from None
-        finally:
-            if jupyter_path is None:
-                os.environ.pop("JUPYTER_PATH", None)
-            else:
-                os.environ["JUPYTER_PATH"] = jupyter_path
+        with _kernel_environment(Path(scratch)):
+            try:
+                papermill.execute_notebook(
+                    str(notebook_path()),
+                    str(executed),
+                    parameters={"run_dir": str(run_dir)},
+                    kernel_name="python3",
+                    progress_bar=False,
+                    cwd=scratch,
+                    # The kernel's own log (a warning about plain TCP on loopback) is noise to a CLI user.
+                    extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                )
+            except papermill.PapermillExecutionError as error:
+                raise OutputError(
+                    f"the report notebook failed in cell {error.exec_count} ({error.ename}: {error.evalue}); "
+                    "rerun with --no-report to get the other outputs"
+                ) from None
         notebook = nbformat.read(executed, as_version=4)
     # papermill gives its injected cell a random id; fixed ids keep the HTML byte-identical.
     for number, cell in enumerate(notebook.cells):
@@ -284,3 +282,32 @@ def render_report(result: RunResult, html_path: Path) -> None:
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": "listkit list health"}})
     html_path.write_text(body, encoding="utf-8")
+
+
+@contextlib.contextmanager
+def _kernel_environment(scratch: Path) -> Iterator[None]:
+    """For the block: this environment's kernel spec named python3 first (over one a user installed
+    elsewhere), and the temporary files of Jupyter, papermill and the kernel in ``scratch``.
+
+    jupyter_client writes the kernel's connection file (it holds the kernel's key) with
+    ``tempfile.mkstemp``, so ``tempfile.tempdir`` points there too (other threads' temporary files
+    meanwhile as well); the kernel inherits the environment.
+    """
+    kernel_specs = (str(Path(sys.prefix) / "share" / "jupyter"), os.environ.get("JUPYTER_PATH"))
+    values = {
+        "JUPYTER_PATH": os.pathsep.join(filter(None, kernel_specs)),
+        "JUPYTER_RUNTIME_DIR": str(scratch),
+        "TMPDIR": str(scratch),
+    }
+    saved, saved_tempdir = {name: os.environ.get(name) for name in values}, tempfile.tempdir
+    os.environ.update(values)
+    tempfile.tempdir = str(scratch)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved_tempdir
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -128,7 +128,7 @@ def test_bad_input_gets_one_line_and_leaves_previous_outputs_untouched(sample_ru
     assert len(message.splitlines()) == 1
     assert "ragged.csv" in message and "row 2" in message
     assert tree_digest(out) == before
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")], "no staging folder left"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.listkit-")], "no staging folder left"
 
 
 def test_failed_report_leaves_previous_run_whole(tmp_path, monkeypatch, capsys):
