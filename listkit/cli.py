@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: argparse ``type=`` of the policy's kinds of value (the others stay text for the policy to read).
+_FLAG_TYPES = {"integer": int, "number": float}
+
+
 def _add_policy_flags(run: argparse.ArgumentParser) -> None:
     """One flag per policy option, from the table (a boolean's flag sets the opposite of its default)."""
     from listkit.policy import OPTIONS
@@ -86,9 +90,6 @@ def _add_policy_flags(run: argparse.ArgumentParser) -> None:
         else:
             flags |= {"type": _FLAG_TYPES.get(option.kind, str), "metavar": option.kind.upper()}
         group.add_argument(*option.cli_flags, help=text, **flags)
-
-
-_FLAG_TYPES = {"integer": int, "number": float}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
