@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from listkit.errors import ListkitError
+from listkit.privacy import redact
 
 if TYPE_CHECKING:
     from listkit.policy import Policy
@@ -39,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--encoding", help="text encoding of CSV inputs that are not UTF-8 or UTF-16 (e.g. cp1252)"
     )
     run.add_argument("--no-report", action="store_true", help="skip report.html (faster)")
+    run.add_argument(
+        "--hash-emails",
+        action="store_true",
+        help="write the ledger's addresses as salted SHA-256 for sharing (salt from $LISTKIT_EMAIL_SALT)",
+    )
     run.add_argument(
         "--stream-events",
         action="store_true",
@@ -95,6 +101,8 @@ def _add_policy_flags(run: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``listkit`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
+    # Error lines never show an address from the data; the paths the user gave are theirs to see.
+    paths = [str(value) for value in vars(args).values() if isinstance(value, Path)]
     try:
         if args.command == "run":
             return _run(args)
@@ -102,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _policy(args)
         return _synth(args)
     except ListkitError as error:
-        print(f"listkit: error: {error}", file=sys.stderr)
+        print(redact(f"listkit: error: {error}", keep=paths), file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         # The reader of our summary went away (``listkit run ... | head``); the run itself is complete.
@@ -112,28 +120,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("listkit: interrupted; the output folder was left as it was", file=sys.stderr)
         return 130
     except OSError as error:
-        print(
-            f"listkit: error: {error.filename or ''}: {error.strerror or error}; check the path",
-            file=sys.stderr,
-        )
+        line = f"listkit: error: {error.filename or ''}: {error.strerror or error}; check the path"
+        print(redact(line, keep=paths), file=sys.stderr)
         return EXIT_BAD_INPUT
     except Exception as error:
         if args.debug:
             raise
         first_line = (str(error).splitlines() or [""])[0]
-        print(
-            f"listkit: internal error: {type(error).__name__}: {first_line}; rerun with --debug, report it",
-            file=sys.stderr,
-        )
+        line = f"listkit: internal error: {type(error).__name__}: {first_line}; rerun with --debug, report it"
+        print(redact(line, keep=paths), file=sys.stderr)
         return EXIT_INTERNAL
 
 
 def _run(args: argparse.Namespace) -> int:
     from listkit.export import export
+    from listkit.hashing import email_salt
     from listkit.outdir import output_lock
     from listkit.pipeline import run_files
 
     policy = policy_from_args(args)  # refused before the output folder is touched
+    salt = email_salt() if args.hash_emails else None  # likewise: refused before the run, not after it
     inputs = {
         "subscribers": args.subscribers,
         "events": args.events,
@@ -152,7 +158,7 @@ def _run(args: argparse.Namespace) -> int:
             previous=args.previous,
             stream_events=args.stream_events,
         )
-        written = export(result, args.out, inputs=inputs, report=not args.no_report)
+        written = export(result, args.out, inputs=inputs, report=not args.no_report, email_salt=salt)
     for warning in result.warnings:
         print(f"listkit: warning: {warning.message}", file=sys.stderr)
     print(repr(result))

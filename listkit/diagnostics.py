@@ -2,7 +2,8 @@
 
 A run never fails for these, and never stays silent about them either: each is a :class:`RunWarning`
 that :func:`listkit.run` attaches to its result, the CLI prints as ``listkit: warning: ...``, the
-manifest lists under ``warnings`` and the report shows at the top.
+manifest lists under ``warnings`` and the report shows at the top. A warning never shows an address
+from the data: its message and details are masked (:func:`listkit.privacy.redact`) when it is made.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from typing import Any
 import polars as pl
 
 from listkit.compliance import BLOCK_ALERT_MIN, BLOCK_ALERT_RATE, PERIODS
+from listkit.formula import EMAIL_COLUMNS, formula_like_addresses
 from listkit.policy import Policy
+from listkit.privacy import redact, redact_value
 from listkit.schema import looks_suppressing
 
 __all__ = [
     "RunWarning",
+    "formula_address_warnings",
     "invalid_opt_out_warnings",
     "reputation_warnings",
     "sunset_warnings",
@@ -37,6 +41,11 @@ class RunWarning:
     code: str
     message: str
     details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Messages quote names and values from the data (event names, examples): none may be an address.
+        object.__setattr__(self, "message", redact(self.message))
+        object.__setattr__(self, "details", redact_value(self.details))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (for the manifest and stored results)."""
@@ -136,3 +145,23 @@ def invalid_opt_out_warnings(event_stats: dict[str, Any]) -> list[RunWarning]:
         "and reach no list row; correct those addresses in the event log and run again"
     )
     return [RunWarning("invalid_opt_out_addresses", message, {"count": count})]
+
+
+def formula_address_warnings(ledger: pl.DataFrame, suppression: pl.DataFrame) -> list[RunWarning]:
+    """Warn about valid addresses that begin with ``=``, ``+`` or ``-``, written unaltered.
+
+    A sending tool must get an address as it is, so the formula guard leaves valid addresses alone
+    (:mod:`listkit.formula`); a spreadsheet opening the file could still read such a cell as a
+    formula. ``ledger`` and ``suppression`` are the run's; the addresses themselves are never named.
+    """
+    flags = [formula_like_addresses(ledger[name]) for name in EMAIL_COLUMNS if name in ledger.columns]
+    rows = int(pl.DataFrame(flags).select(pl.any_horizontal(pl.all()).sum()).item()) if flags else 0
+    listed = int(formula_like_addresses(suppression["email"]).sum())
+    if not rows and not listed:
+        return []
+    message = (
+        f"valid addresses that begin with =, + or - are written unaltered in {rows:,} ledger rows and "
+        f"{listed:,} suppression-list rows (a sending tool needs each address as it is); a spreadsheet may "
+        "read them as formulas, so import those files as text instead of opening them"
+    )
+    return [RunWarning("formula_like_address", message, {"ledger_rows": rows, "suppression_rows": listed})]

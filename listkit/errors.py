@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from listkit.privacy import redact
+
 
 class ListkitError(ValueError):
     """Base class of every error listkit raises on purpose."""
@@ -18,7 +20,9 @@ class InputError(ListkitError):
     """An input file cannot be read as the contract describes.
 
     ``file``, ``row`` (1 = first data row) and ``column`` locate the problem where known;
-    ``problem`` says what is wrong and ``hint`` what to do.
+    ``problem`` says what is wrong and ``hint`` what to do. The message never shows an address
+    from the data: address-like text in ``problem``, ``column`` and ``hint`` is masked
+    (:func:`listkit.privacy.redact`; the file's path is the user's own and is kept).
     """
 
     def __init__(
@@ -32,9 +36,9 @@ class InputError(ListkitError):
     ) -> None:
         self.file = str(file) if file is not None else None
         self.row = row
-        self.column = column
-        self.problem = problem
-        self.hint = hint
+        self.column = redact(column) if column is not None else None
+        self.problem = redact(problem)
+        self.hint = redact(hint) if hint is not None else None
         super().__init__(self._message())
 
     def _message(self) -> str:

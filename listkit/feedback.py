@@ -62,6 +62,7 @@ from listkit.bounce_text import (
 )
 from listkit.bounces import ENHANCED_CODE
 from listkit.errors import InputError
+from listkit.privacy import redact
 from listkit.schema import EVENT_COLUMNS, SUBTYPE_MEANINGS, vocabulary_keys
 
 #: ``stats`` keys: messages read; recipients (a DSN may name several); messages that gave no event.
@@ -142,7 +143,8 @@ def read_feedback(path: str | Path) -> FeedbackResult:
         if found.kind:
             stats[found.kind] += 1
         if not found.rows:
-            problems.append(f"{label}: {found.why}")
+            # The manifest lists these: a file name or a quoted header may hold an address.
+            problems.append(redact(f"{label}: {found.why}"))
         rows.extend({**row, "source_row": number} for row in found.rows)
     stats["bounces"] = sum(row["event"] == "bounce" for row in rows)
     stats["complaints"] = sum(row["event"] == "complaint" for row in rows)

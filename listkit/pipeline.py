@@ -18,6 +18,7 @@ from listkit.addresses import check_addresses
 from listkit.changes import changes, load_previous
 from listkit.compliance import compliance_table
 from listkit.diagnostics import (
+    formula_address_warnings,
     invalid_opt_out_warnings,
     reputation_warnings,
     sunset_warnings,
@@ -27,8 +28,11 @@ from listkit.domains import apply_suggestions, check_mx
 from listkit.engagement import event_features, last_engagement_by_address
 from listkit.errors import InputError
 from listkit.feedback import FeedbackResult, read_feedback
+from listkit.formula import unguard
+from listkit.hashing import ledger_is_hashed
 from listkit.merge_fields import is_placeholder_name
 from listkit.policy import Policy, parse_as_of
+from listkit.privacy import redact, redact_labels
 from listkit.readers import read_events, read_subscribers
 from listkit.reasons import SUPPRESSING_REASONS
 from listkit.result import RunResult
@@ -127,7 +131,7 @@ def run(
     compliance = compliance_table(activity)
     event_stats = _event_stats(survey, activity, event_keys, features, flagged)
     warnings = [
-        *unknown_event_warnings(survey.unknown_types),
+        *unknown_event_warnings(event_stats["unknown_types"]),
         *invalid_opt_out_warnings(event_stats),
         *sunset_warnings(flagged, policy),
         *reputation_warnings(compliance),
@@ -147,9 +151,11 @@ def run(
         .join(extras, on="source_row", how="left")
         .sort("source_row")
     )
+    suppression = _suppression(flagged, features, event_keys)
+    warnings += formula_address_warnings(ledger, suppression)
     return RunResult(
         ledger=ledger,
-        suppression=_suppression(flagged, features, event_keys),
+        suppression=suppression,
         policy=policy,
         as_of=as_of,
         passthrough=passthrough,
@@ -243,7 +249,7 @@ def run_files(
     if as_of is not None:
         policy = policy.replace(as_of=parse_as_of(as_of))
     # An earlier run's output folder: its segment names are kept and ``changes`` is filled in.
-    previous_ledger, previous_profiles = load_previous(previous) if previous is not None else (None, None)
+    previous_ledger, previous_profiles = _previous_run(previous) if previous is not None else (None, None)
     subscriber_frame = read_subscribers(subscribers, encoding=encoding)
     if events is None:
         event_frame = None
@@ -262,6 +268,19 @@ def run_files(
     if previous_ledger is not None:
         result = dataclasses.replace(result, changes=changes(previous_ledger, result.ledger))
     return result
+
+
+def _previous_run(folder: str | Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """An earlier run's ledger and segment profiles, as they were before the formula guard wrote them."""
+    if ledger_is_hashed(folder):
+        raise InputError(
+            "the previous run's ledger holds hashed addresses (--hash-emails), which cannot be matched "
+            "with this run's",
+            file=folder,
+            hint="give --previous the output of a run without --hash-emails",
+        )
+    ledger, profiles = load_previous(folder)
+    return unguard(ledger), unguard(profiles) if profiles is not None else None
 
 
 #: Peak memory of :func:`read_events` per event of a Parquet log (8.1 GB for 34 M events).
@@ -412,9 +431,11 @@ def _event_stats(
         "opt_outs_after_as_of": int(activity["opt_outs_after_as_of"].sum()),
         "with_invalid_address": int(invalid["events"].sum() + invalid["events_after_as_of"].sum()),
         "opt_outs_with_invalid_address": int(lost.select(opt_outs.sum()).item()),
-        "invalid_opt_out_examples": lost["email"].drop_nulls().sort().head(3).to_list(),
+        # Examples of what stood in the address column, never an address itself (the manifest shows them).
+        "invalid_opt_out_examples": [redact(e) for e in lost["email"].drop_nulls().sort().head(3).to_list()],
         "for_unknown_addresses": for_unknown,
         "unknown_addresses": unmatched.height,
         "matched_to_list": int(features["events"].sum()) - for_unknown,
-        "unknown_types": survey.unknown_types,
+        # A log with its address and event columns swapped would list every address as an event name.
+        "unknown_types": redact_labels(survey.unknown_types),
     }

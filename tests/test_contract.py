@@ -14,7 +14,7 @@ from conftest import SAMPLE, run_cli, tree_digest
 from dns_server import free_port
 
 import listkit
-from listkit.export import FORMULA_TRIGGERS
+from listkit.formula import FORMULA_TRIGGERS
 
 OUTPUTS = ("ledger.csv", "suppression.csv", "manifest.json", "report.html")
 

@@ -286,7 +286,9 @@ def test_opt_outs_whose_address_cannot_be_read_are_said_aloud():
     result = run_csv("email\namy@x.com\n", events)
     assert result.event_stats["opt_outs_with_invalid_address"] == 2
     [warning] = [w for w in result.warnings if w.code == "invalid_opt_out_addresses"]
-    assert "'mailto:amy@x.com'" in warning.message and warning.details == {"count": 2}
+    # The example shows what is wrong with the value (the scheme) without the address itself.
+    assert "'mailto:(address)'" in warning.message and warning.details == {"count": 2}
+    assert "@x.com" not in warning.message
 
 
 def test_a_mailbox_only_ever_blocked_is_kept_and_shows_why():

@@ -1,0 +1,85 @@
+"""The formula guard: no exported cell or header runs as a spreadsheet formula (promise 4).
+
+A text cell or header that begins with one of :data:`FORMULA_TRIGGERS` is written with a ``'``
+before it, whichever column it is in. The one exemption is a cell of an address column
+(:data:`EMAIL_COLUMNS`) that is a valid address as it stands: a sending tool must get the address
+unaltered, so ``=1+1@example.com`` is kept (and the run warns, :func:`formula_like_addresses`),
+while ``=HYPERLINK(...)`` in the email column is not an address and is guarded like any other text.
+
+The guard is reversible: text that already begins with ``'`` followed by a trigger gets one more
+``'`` too, so two different cells or headers (``=x`` and ``'=x``) never come out the same, and
+:func:`unguard` gives back exactly what was guarded (for reading an earlier run's files).
+"""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+from listkit.addresses import check_addresses
+
+__all__ = ["EMAIL_COLUMNS", "FORMULA_TRIGGERS", "formula_like_addresses", "formula_safe", "unguard"]
+
+#: Characters that make a spreadsheet read a cell as a formula (OWASP's list for CSV injection).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+#: Columns holding addresses: a cell there that is a valid address as it stands is never altered.
+EMAIL_COLUMNS = ("email", "email_normalized", "suggestion")
+
+# Built by hand: "-" needs its backslash in both regex engines (Python's for names, polars' for cells).
+_TRIGGER_CLASS = "[" + "".join("\\" + c if c == "-" else c for c in FORMULA_TRIGGERS) + "]"
+#: What the guard prefixes: a trigger, maybe after quotes that an earlier guard (or a person) put there.
+_GUARDED = f"^'*{_TRIGGER_CLASS}"
+#: What the guard produced: one quote more than :data:`_GUARDED` allows for.
+_UNGUARD = f"^'+{_TRIGGER_CLASS}"
+#: An address cannot begin with ``@`` or white space, so only these can be formula-like addresses.
+_ADDRESS_TRIGGERS = "^[=+-]"
+
+
+def formula_safe(frame: pl.DataFrame) -> pl.DataFrame:
+    """Prefix ``'`` to every text cell and header that a spreadsheet could run as a formula.
+
+    Cells of :data:`EMAIL_COLUMNS` that are valid addresses as they stand are left as they are.
+    """
+    renamed = frame.rename({name: "'" + name for name in frame.columns if re.match(_GUARDED, name)})
+    guarded = []
+    for original, (name, dtype) in zip(frame.columns, renamed.schema.items(), strict=True):
+        if dtype != pl.String:
+            continue
+        risky = pl.col(name).str.contains(_GUARDED)
+        if original in EMAIL_COLUMNS:
+            risky = risky & ~pl.col(name).is_in(_valid_as_written(renamed[name]).implode())
+        guarded.append(pl.when(risky).then(pl.lit("'") + pl.col(name)).otherwise(pl.col(name)).alias(name))
+    return renamed.with_columns(guarded)
+
+
+def formula_like_addresses(values: pl.Series) -> pl.Series:
+    """True where the value is a valid address as it stands that begins with ``=``, ``+`` or ``-``.
+
+    These are written unaltered in address columns, so a spreadsheet could read them as formulas:
+    the run warns about them (``formula_like_address``).
+    """
+    valid = _valid_as_written(values.filter(values.str.contains(_ADDRESS_TRIGGERS)))
+    return values.is_in(valid.implode()).fill_null(False)
+
+
+def unguard(frame: pl.DataFrame) -> pl.DataFrame:
+    """Undo :func:`formula_safe` on the text cells of a frame read back from listkit's CSV files."""
+    return frame.with_columns(
+        pl.when(pl.col(name).str.contains(_UNGUARD)).then(pl.col(name).str.slice(1)).otherwise(pl.col(name))
+        for name, dtype in frame.schema.items()
+        if dtype == pl.String
+    )
+
+
+def _valid_as_written(values: pl.Series) -> pl.Series:
+    """The distinct values that the guard could touch and that are valid addresses exactly as written.
+
+    "As written": email-validator accepts the value and its normalised form is the value itself (up
+    to case), so a value with white space, a display name or a trailing dot around the address
+    is not one. Only the few values beginning with a trigger or a quote are checked, once each.
+    """
+    distinct = values.filter(values.str.contains(_GUARDED)).unique().sort()
+    checked = check_addresses(distinct)
+    same = checked["email_normalized"].str.to_lowercase() == distinct.str.to_lowercase()
+    return distinct.filter(checked["syntax_valid"] & same.fill_null(False))

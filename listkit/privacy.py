@@ -1,0 +1,77 @@
+"""No subscriber address in what listkit says about a run: errors, warnings, the manifest, the report.
+
+The outputs meant to hold addresses (ledger, segments, suppression list, changes) hold them; any
+other text built from the data passes through :func:`redact` (Python strings) or
+:func:`redact_expr` (polars columns) first, which replace everything that looks like an address
+(text, ``@``, text) by :data:`MASK`. "Looks like" is deliberately broad: ``john@example``,
+``"john doe"@example.com`` and ``<x@y.z>`` inside a sentence are all masked, since a value that is
+not a valid address may still be somebody's address with a typo.
+
+This module imports nothing from listkit, so :mod:`listkit.errors` can use it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import polars as pl
+
+__all__ = ["MASK", "redact", "redact_expr", "redact_labels", "redact_value"]
+
+#: What an address-like piece of text becomes.
+MASK = "(address)"
+
+# Characters that end an address-like token: white space, brackets, punctuation and quotes.
+_CHAR = "[^" + r"\s<>(){},;:" + "\"'`@]"
+_QUOTED = '"[^"\r\n]*"'
+#: For polars (Rust's regex engine runs in linear time, and has no look-behind).
+_ADDRESS_RUST = f"(?:{_QUOTED}|{_CHAR}+)@{_CHAR}+"
+#: The same matches for Python's backtracking engine: a token is tried only from its start, and
+#: possessive quantifiers never give characters back, so a long run without an address stays linear.
+_ADDRESS = re.compile(f"(?:{_QUOTED}|(?<!{_CHAR}){_CHAR}++)@{_CHAR}++")
+
+
+def redact(text: str, *, keep: Iterable[str] = ()) -> str:
+    """``text`` with every address-like piece replaced by :data:`MASK`.
+
+    ``keep`` lists strings to leave as they are wherever they occur (the paths a user gave: a home
+    folder such as ``/home/ann@corp.example`` names the analyst, not a subscriber).
+    """
+    if "@" not in text:
+        return text
+    kept = sorted({k for k in keep if k and "@" in k}, key=len, reverse=True)
+    if not kept:
+        return _ADDRESS.sub(MASK, text)
+    pieces = re.split("(" + "|".join(map(re.escape, kept)) + ")", text)
+    # re.split with one group: the kept strings are at the odd positions.
+    return "".join(piece if i % 2 else _ADDRESS.sub(MASK, piece) for i, piece in enumerate(pieces))
+
+
+def redact_expr(expr: pl.Expr) -> pl.Expr:
+    """The polars form of :func:`redact` for a text column (vectorised, same matches)."""
+    return expr.str.replace_all(_ADDRESS_RUST, MASK)
+
+
+def redact_value(value: Any) -> Any:
+    """``value`` with :func:`redact` applied to every string in it, dict keys and nested lists included."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redact_value(key): redact_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(redact_value(item) for item in value)
+    return value
+
+
+def redact_labels(counts: dict[str, int]) -> dict[str, int]:
+    """Counts per label (unknown event names...) with the labels redacted; counts of equal labels add up.
+
+    A log whose address and event columns are swapped would otherwise list every address as a label.
+    """
+    merged: dict[str, int] = {}
+    for label, count in counts.items():
+        key = redact(label)
+        merged[key] = merged.get(key, 0) + count
+    return dict(sorted(merged.items()))
