@@ -25,14 +25,17 @@ A complaint or bounce is never dropped for want of a date. Its timestamp is, in 
 report's ``Last-Attempt-Date`` or ``Arrival-Date`` (DSN), ``Arrival-Date``/``Received-Date`` (ARF)
 or the notification's own time (SES); the message's ``Date``; the newest ``Received:`` header's
 date; the date of its mbox ``From `` line; and when none is known, null, for the caller to fill in
-(the run's ``as_of``). A file's modification time is never used: copying a folder changes it, and
-the same input must give the same output.
+(the run's ``as_of``). A date outside the times listkit reads (before 1970, after 2999) counts as
+none. A file's modification time is never used: copying a folder changes it, and the same input
+must give the same output.
 """
 
 from __future__ import annotations
 
 import email
+import functools
 import json
+import logging
 import mailbox
 import re
 from collections.abc import Iterator
@@ -63,7 +66,12 @@ from listkit.bounce_text import (
 from listkit.bounces import ENHANCED_CODE
 from listkit.errors import InputError
 from listkit.privacy import redact
-from listkit.schema import EVENT_COLUMNS, SUBTYPE_MEANINGS, vocabulary_keys
+from listkit.schema import EARLIEST_TIME, EVENT_COLUMNS, LATEST_TIME, SUBTYPE_MEANINGS, vocabulary_keys
+
+#: flufl.bounce logs each crash of its detectors with a traceback, which can quote the message (and
+#: its addresses) on stderr: a crashing detector only means "not recognised" here (see _from_flufl).
+logging.getLogger("flufl.bounce").addHandler(logging.NullHandler())
+logging.getLogger("flufl.bounce").propagate = False
 
 #: ``stats`` keys: messages read; recipients (a DSN may name several); messages that gave no event.
 _PER_RECIPIENT = ("bounces", "complaints", "delays")
@@ -208,7 +216,7 @@ class _Mail:
         """One event row (the caller adds ``source_row``)."""
         raw, campaign = ("dsn" if event == "bounce" else "arf"), _campaign(self.original)
         values = (address, event, raw, when or self.sent_at, campaign, status, bounce_type)
-        return dict(zip(_ROW_COLUMNS, values, strict=True))
+        return {name: _valid_text(value) for name, value in zip(_ROW_COLUMNS, values, strict=True)}
 
 
 def _read_message(raw: bytes, fallback: datetime | None = None) -> _Found:
@@ -218,12 +226,34 @@ def _read_message(raw: bytes, fallback: datetime | None = None) -> _Found:
     if not _MAIL_HEADERS.intersection(key.lower() for key in msg):
         why = "not an email message (no mail headers)" if raw.strip() else "empty message"
         return _Found(kind="unreadable", why=why)
+    _readable_charsets(msg)
     parts = list(_parts(msg))
     text = "\n\n".join(_part_texts(parts))
     original = _original_headers(parts[1:])
     if original is None and (quoted := returned_headers(text)) is not None:
         original = HeaderParser(policy=compat32).parsestr(quoted)
     return _classify(_Mail(msg, parts, text, original, _sent_at(msg, fallback)))
+
+
+def _readable_charsets(msg: Message) -> None:
+    """Declare UTF-8 on every part whose charset Python cannot decode, in place.
+
+    The email package itself fails on some ("utf\\0-8", "idna", an RFC 2231 ``charset*=``) where it
+    reads a part's text; an unknown charset is read as UTF-8 anyway (:func:`_text`)."""
+    for part in msg.walk():
+        charset = part.get_param("charset")
+        if charset is not None and not (isinstance(charset, str) and _decodes(charset)):
+            part.set_param("charset", "utf-8")
+
+
+@functools.lru_cache(maxsize=256)
+def _decodes(charset: str) -> bool:
+    """True for a text encoding that decodes any bytes with errors replaced."""
+    try:
+        b"\xff".decode(charset, "replace")
+    except (LookupError, ValueError):  # ValueError: a NUL in the name; UnicodeError: IDNA's strict-only codec
+        return False
+    return True
 
 
 def _classify(mail: _Mail) -> _Found:
@@ -363,22 +393,20 @@ def _from_ses(mail: _Mail) -> _Found | None:
         return None
     kind = str(data.get("notificationType") or data.get("eventType") or "")
     if kind == "Bounce":
-        bounce = data.get("bounce") or {}
+        bounce = _json_object(data.get("bounce"))
         when, verdict = _iso_time(bounce.get("timestamp")), _ses_verdict(bounce.get("bounceType"))
         rows = [
             mail.event(r["emailAddress"], "bounce", when, _ses_status(r, bounce), verdict)
-            for r in bounce.get("bouncedRecipients") or []
-            if isinstance(r, dict) and plausible_address(str(r.get("emailAddress", "")))
+            for r in _ses_recipients(bounce, "bouncedRecipients")
         ]
     elif kind == "Complaint":
-        complaint = data.get("complaint") or {}
+        complaint = _json_object(data.get("complaint"))
         if complaint.get("complaintFeedbackType") in _NO_COMPLAINT_TYPES:
             return _Found(kind="ignored", why="Amazon SES feedback of type 'not-spam' is not a complaint")
         when = _iso_time(complaint.get("timestamp"))
         rows = [
             mail.event(r["emailAddress"], "complaint", when, None)
-            for r in complaint.get("complainedRecipients") or []
-            if isinstance(r, dict) and plausible_address(str(r.get("emailAddress", "")))
+            for r in _ses_recipients(complaint, "complainedRecipients")
         ]
     else:
         return _Found(
@@ -389,6 +417,19 @@ def _from_ses(mail: _Mail) -> _Found | None:
         if rows
         else _Found(kind="no_recipient", why="Amazon SES notification without a recipient")
     )
+
+
+def _json_object(value: object) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (notifications are not always well formed)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _ses_recipients(block: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """The recipient objects listed under ``key`` whose ``emailAddress`` is a plausible address."""
+    listed = block.get(key)
+    recipients = [r for r in (listed if isinstance(listed, list) else []) if isinstance(r, dict)]
+    named = [r for r in recipients if isinstance(r.get("emailAddress"), str)]
+    return [r for r in named if plausible_address(r["emailAddress"])]
 
 
 def _ses_status(recipient: dict[str, Any], bounce: dict[str, Any]) -> str:
@@ -505,7 +546,8 @@ def _fields(block: Message, name: str) -> list[str]:
         if key.lower() == name:
             # compat32 keeps 8-bit header bytes as surrogates: read them as UTF-8 (RFC 6532).
             text = str(value).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-            with suppress(HeaderParseError, UnicodeError, LookupError):  # undecodable: keep as is
+            # Undecodable (an unknown charset, or one with a NUL in its name): keep as is.
+            with suppress(HeaderParseError, ValueError, LookupError):
                 text = str(make_header(decode_header(text)))
             values.append(" ".join(text.split()))
     return values
@@ -522,6 +564,11 @@ def _text(part: Message) -> str:
     with suppress(LookupError):
         return data.decode(part.get_content_charset() or "utf-8", errors="replace")
     return data.decode("utf-8", errors="replace")
+
+
+def _valid_text(value: Any) -> Any:
+    """Text that polars can hold: JSON escapes can make lone surrogates ("\\ud800"), which become "?"."""
+    return value.encode("utf-8", "replace").decode("utf-8") if isinstance(value, str) else value
 
 
 def _address(value: str) -> str | None:
@@ -557,8 +604,7 @@ def _from_line_time(line: str) -> datetime | None:
 def _iso_time(value: object) -> datetime | None:
     """An ISO-8601 time (as SES writes them) in UTC, or ``None``."""
     with suppress(TypeError, ValueError):
-        moment = datetime.fromisoformat(str(value))
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        return _utc(datetime.fromisoformat(str(value)))
     return None
 
 
@@ -566,9 +612,21 @@ def _when(*values: str) -> datetime | None:
     """The first parseable RFC 5322 date in UTC (no zone means UTC); ``None`` when there is none."""
     for value in values:
         with suppress(TypeError, ValueError, IndexError, OverflowError):
-            parsed = parsedate_to_datetime(value)
-            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+            if (moment := _utc(parsedate_to_datetime(value))) is not None:
+                return moment
     return None
+
+
+def _utc(moment: datetime) -> datetime | None:
+    """``moment`` in UTC (no zone means UTC), or ``None`` outside the times listkit reads.
+
+    A date before 1970 or after 2999 is a placeholder or a broken clock, not when the mail came:
+    the next source of the time is used instead (see the module docstring)."""
+    try:
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 with a positive offset, 9999-12-31 with a negative one
+        return None
+    return moment if EARLIEST_TIME <= moment <= LATEST_TIME else None
 
 
 def _ses_verdict(bounce_type: object) -> str | None:
