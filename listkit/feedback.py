@@ -108,6 +108,9 @@ _NO_COMPLAINT_TYPES = ("not-spam", "auth-failure")  # RFC 6430 and RFC 6591 repo
 _SENDER_HEADERS = ("from", "to", "cc", "reply-to", "return-path", "sender")
 _ORIGINAL_SENDER_HEADERS = ("from", "sender", "reply-to", "return-path")
 _MESSAGE_ID = re.compile(r"(?im)^\s*(?:message-id|in-reply-to|references)\s*:\s*<?([^>\s]+)>?")
+#: Real bounces and reports have a handful of MIME parts; hostile mail can nest a thousand.
+_MAX_MULTIPARTS = 100
+_BOUNDARY = re.compile(rb"(?i)boundary\s*\*?=")
 #: SES notification JSON as SNS mails it; long lines come back folded as "!" + newline + space.
 _SES_FOLD = re.compile(r"!\r?\n ")
 
@@ -221,6 +224,11 @@ class _Mail:
 
 def _read_message(raw: bytes, fallback: datetime | None = None) -> _Found:
     """Classify one message and extract its events (``fallback``: the time when it has no other)."""
+    if len(_BOUNDARY.findall(raw)) > _MAX_MULTIPARTS:
+        # Parsing and walking nested parts takes time quadratic in their depth (seconds for a few hundred).
+        return _Found(
+            kind="unreadable", why=f"more than {_MAX_MULTIPARTS} MIME multiparts, not a real notice"
+        )
     # compat32 keeps raw header text and never raises on malformed headers, which bounces often have.
     msg = email.message_from_bytes(raw, policy=compat32)
     if not _MAIL_HEADERS.intersection(key.lower() for key in msg):
