@@ -51,7 +51,12 @@ def redact(text: str, *, keep: Iterable[str] = ()) -> str:
 
 def redact_expr(expr: pl.Expr) -> pl.Expr:
     """The polars form of :func:`redact` for a text column (vectorised, same matches)."""
-    return expr.str.replace_all(_ADDRESS_RUST, MASK)
+    # Most cells of a free-text column hold no "@": the literal search is far cheaper than the regex.
+    return (
+        pl.when(expr.str.contains("@", literal=True))
+        .then(expr.str.replace_all(_ADDRESS_RUST, MASK))
+        .otherwise(expr)
+    )
 
 
 def redact_value(value: Any) -> Any:
