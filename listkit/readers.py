@@ -29,22 +29,29 @@ import pyarrow.csv as pacsv
 from listkit.errors import InputError
 from listkit.interpret import (
     SAMPLE_ROWS,
-    TIME_HINT,
+    TIME_SAMPLE_ROWS,
     Mapper,
+    Spellings,
     choose_event_column,
+    choose_spellings,
     event_meaning,
+    masked_names,
+    read_times,
     recognised,
     resolve_headers,
-    time_attempts,
+    time_problem,
     translate,
+    within_span,
 )
+from listkit.sanity import refuse_misplaced_columns
 from listkit.schema import EVENT_ALIASES, EVENT_COLUMNS, SUBSCRIBER_ALIASES, SUBSCRIBER_COLUMNS, TIMESTAMP
 
 __all__ = ["read_events", "read_subscribers"]
 
 _HEAD_BYTES = 1 << 20  # the header line must end within this many bytes
 _CHUNK_BYTES = 16 << 20
-_BLOCK_BYTES = 8 << 20  # pyarrow needs each record to fit in one block
+_BLOCK_BYTES = 8 << 20  # pyarrow needs each record to fit in one block...
+_MAX_BLOCK_BYTES = (1 << 31) - 1  # ...and counts a block's bytes in 32 bits
 _SEPARATORS = (",", ";", "\t")  # preferred in this order when the header line is ambiguous
 _HEADER_TOKENS = re.compile(rb'["\r\n]')
 _QUOTED = re.compile(rb'"[^"]*"')
@@ -55,13 +62,16 @@ _ENCODING_HINT = "pass --encoding with the file's real encoding (for example --e
 def read_subscribers(source: str | Path | bytes, *, encoding: str | None = None) -> pl.DataFrame:
     """Read a subscriber list (CSV or Parquet) into a frame whose first columns are SUBSCRIBER_COLUMNS.
 
-    ``email`` is kept exactly as given, ``signup_at`` is parsed to UTC (empty cells become null) and
+    ``email`` is kept exactly as given, ``signup_at`` is parsed to UTC (empty cells become null, and so
+    do placeholder dates outside ``schema.EARLIEST_TIME``..``LATEST_TIME`` such as 0001-01-01) and
     optional columns the input lacks are all-null. Every other input column follows as text under its
     own header, in input order. ``encoding`` names the codec of a CSV that is neither UTF-8 nor UTF-16
-    with a byte-order mark. Raises InputError (MissingColumnError when ``email`` is absent).
+    with a byte-order mark. Raises InputError (MissingColumnError when ``email`` is absent, and when
+    a column's values are plainly of another kind: :mod:`listkit.sanity`).
     """
     raw = _load(source, encoding)
     found, extras = resolve_headers(raw.name, raw.headers, SUBSCRIBER_ALIASES, ("email",), SUBSCRIBER_COLUMNS)
+    refuse_misplaced_columns(raw.name, raw.headers, found, lambda index: _first_rows(raw, index))
     texts = ("email", "first_name", "last_name", "source", "status")
     parsed = {name: _text(raw, found.get(name)) for name in texts}
     parsed["signup_at"] = _timestamps(raw, found.get("signup_at"), required=False)
@@ -75,16 +85,17 @@ def read_events(source: str | Path | bytes, *, encoding: str | None = None) -> p
     :func:`listkit.interpret.event_meaning` reads them from the event name and the subtype columns
     (vocabulary in :mod:`listkit.schema`; names compared by ``vocabulary_key``, so case, spaces, ``_ - .``
     and invisible characters do not matter). Unknown and empty names become ``"unknown"``; ``event_raw``
-    keeps the input. ``bounce_type`` is hard, soft or block on bounces, else null. Every event needs a
-    timestamp. Other columns follow as text, as for :func:`read_subscribers`.
+    keeps the input (a name holding an ``@`` as ``interpret.ADDRESS_LABEL``). ``bounce_type`` is hard,
+    soft or block on bounces, else null. Every event needs a timestamp within the readable span
+    (``schema.EARLIEST_TIME``..``LATEST_TIME``). Other columns follow as text, as for
+    :func:`read_subscribers`; swapped or misnamed columns are refused as there.
     """
     raw = _load(source, encoding)
     found, extras = resolve_headers(
         raw.name, raw.headers, EVENT_ALIASES, ("email", "event", "timestamp"), EVENT_COLUMNS
     )
-    found, extras = choose_event_column(
-        raw.headers, found, extras, lambda index: _text(raw, index).head(SAMPLE_ROWS)
-    )
+    found, extras = choose_event_column(raw.headers, found, extras, lambda index: _first_rows(raw, index))
+    refuse_misplaced_columns(raw.name, raw.headers, found, lambda index: _first_rows(raw, index))
     steps, meaning = event_meaning(raw.headers, found, _mapper(raw))
     helped = raw.frame
     for step in steps:
@@ -92,7 +103,7 @@ def read_events(source: str | Path | bytes, *, encoding: str | None = None) -> p
     meaning = helped.select(**meaning)
     parsed = {
         "email": _text(raw, found["email"]),
-        "event_raw": _text(raw, found["event"]),
+        "event_raw": _text(raw, found["event"]).to_frame("v").select(masked_names(pl.col("v"))).to_series(),
         "timestamp": _timestamps(raw, found["timestamp"], required=True),
         "campaign": _text(raw, found.get("campaign")),
         "smtp_status": _text(raw, found.get("smtp_status")),
@@ -137,6 +148,9 @@ class _Source:
         with self.path.open("rb") as stream:
             while chunk := stream.read(_CHUNK_BYTES):
                 yield chunk
+
+    def size(self) -> int:
+        return len(self.data) if self.data is not None else self.path.stat().st_size
 
     def arrow(self) -> pa.NativeFile:
         return pa.memory_map(str(self.path)) if self.data is None else pa.BufferReader(self.data)
@@ -264,15 +278,30 @@ def _sniff_header(head: bytes, name: str, *, whole: bool) -> tuple[list[str], st
 
 
 def _parse_rows(src: _Source, headers: list[str], separator: str) -> pa.Table:
-    """Parse every record (header included) as text; refuse ragged rows and text that is not UTF-8."""
-    try:
-        return _arrow_csv(src, len(headers), separator, pa.string(), threads=True)
-    except pa.ArrowInvalid as exc:
-        message = str(exc)
+    """Parse every record (header included) as text; refuse ragged rows and text that is not UTF-8.
+
+    pyarrow needs each record to fit in one block: a file with a longer field (a 50 MB cell) is
+    parsed again with blocks large enough for it (the whole file at most), as fast as before per byte.
+    """
+    block = _BLOCK_BYTES
+    while True:
+        try:
+            return _arrow_csv(src, len(headers), separator, pa.string(), threads=True, block=block)
+        except pa.ArrowInvalid as exc:
+            message = str(exc)
+        if "straddl" not in message:  # pyarrow's words for a record longer than a block
+            break
+        if block >= min(src.size(), _MAX_BLOCK_BYTES):
+            raise InputError(
+                f"a record is longer than {_MAX_BLOCK_BYTES >> 20:,} MB, more than listkit can read in CSV",
+                file=src.name,
+                hint="check for a quote that is not closed, or export the file as Parquet",
+            )
+        block = min(block * 8, src.size() + 1, _MAX_BLOCK_BYTES)
     ragged = _RAGGED.search(message)
     if ragged and not ragged.group("row"):  # only a single-threaded parse numbers the rows
         try:
-            _arrow_csv(src, len(headers), separator, pa.string(), threads=False)
+            _arrow_csv(src, len(headers), separator, pa.string(), threads=False, block=block)
         except pa.ArrowInvalid as exc:
             ragged = _RAGGED.search(str(exc)) or ragged
     if ragged:
@@ -284,7 +313,7 @@ def _parse_rows(src: _Source, headers: list[str], separator: str) -> pa.Table:
             hint=f"quote every field holding the separator {separator!r}, a quote or a line break",
         )
     if "UTF8" in message:
-        row, column = _first_bad_utf8(src, len(headers), separator)
+        row, column = _first_bad_utf8(src, len(headers), separator, block)
         column_name = headers[column] if column is not None else None
         raise InputError(
             "the text is not valid UTF-8", file=src.name, row=row, column=column_name, hint=_ENCODING_HINT
@@ -296,9 +325,11 @@ def _fields(count: int) -> str:
     return f"{count} field" if count == 1 else f"{count} fields"
 
 
-def _arrow_csv(src: _Source, width: int, sep: str, kind: pa.DataType, *, threads: bool) -> pa.Table:
+def _arrow_csv(
+    src: _Source, width: int, sep: str, kind: pa.DataType, *, threads: bool, block: int = _BLOCK_BYTES
+) -> pa.Table:
     # Generated names (f0, f1...) let duplicate or blank headers through to be reported by name later.
-    read = pacsv.ReadOptions(autogenerate_column_names=True, use_threads=threads, block_size=_BLOCK_BYTES)
+    read = pacsv.ReadOptions(autogenerate_column_names=True, use_threads=threads, block_size=block)
     parse = pacsv.ParseOptions(delimiter=sep, newlines_in_values=True)
     convert = pacsv.ConvertOptions(
         column_types={f"f{i}": kind for i in range(width)},
@@ -310,9 +341,9 @@ def _arrow_csv(src: _Source, width: int, sep: str, kind: pa.DataType, *, threads
         return pacsv.read_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
 
 
-def _first_bad_utf8(src: _Source, width: int, sep: str) -> tuple[int | None, int | None]:
+def _first_bad_utf8(src: _Source, width: int, sep: str, block: int) -> tuple[int | None, int | None]:
     """Return (row, column index) of the first cell that is not UTF-8; error path only."""
-    table = _arrow_csv(src, width, sep, pa.binary(), threads=True)
+    table = _arrow_csv(src, width, sep, pa.binary(), threads=True, block=block)
     bad: list[tuple[int, int]] = []
     for column_index, column in enumerate(table.columns):
         try:
@@ -329,6 +360,11 @@ def _assemble(raw: _Raw, parsed: dict[str, pl.Series], extras: list[int], output
     columns = [parsed[name].cast(dtype).alias(name) for name, dtype in output.items()]
     columns += [_text(raw, index).alias(raw.headers[index]) for index in extras]
     return pl.DataFrame(columns)
+
+
+def _first_rows(raw: _Raw, index: int) -> pl.Series:
+    """The first SAMPLE_ROWS values of a column, in its own dtype (for tests of what they look like)."""
+    return raw.frame.to_series(index).head(SAMPLE_ROWS)
 
 
 def _text(raw: _Raw, index: int | None) -> pl.Series:
@@ -348,41 +384,33 @@ def _text(raw: _Raw, index: int | None) -> pl.Series:
 
 
 def _timestamps(raw: _Raw, index: int | None, *, required: bool) -> pl.Series:
-    """Parse a column to UTC timestamps; refuse values no format reads, and empty ones if required."""
+    """Parse a column to UTC timestamps with :func:`~listkit.interpret.read_times`, as scan_events does.
+
+    A value no spelling reads is refused, and so is an empty one if ``required``. Outside the readable
+    span, a required (event) time is refused like an unreadable one; an optional one (a sign-up date
+    such as 0001-01-01, a CRM's placeholder) is null.
+    """
     if index is None:
         return pl.repeat(None, raw.frame.height, dtype=TIMESTAMP, eager=True)
     column = raw.frame.to_series(index)
-    if isinstance(column.dtype, pl.Datetime):  # Parquet: naive means UTC, zoned is converted
-        zoned = column.dt.replace_time_zone("UTC") if column.dtype.time_zone is None else column
-        parsed = zoned.dt.convert_time_zone("UTC").cast(TIMESTAMP)
-    elif column.dtype == pl.Date:
-        parsed = column.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-    else:
-        parsed = _parse_times(_text(raw, index))
-    missing = parsed.is_null()
-    if not missing.any():
-        return parsed
-    rows = missing.arg_true()
-    given = _text(raw, index).gather(rows)
-    blank = given.is_null() | (given.str.strip_chars() == "")
-    refused = (~blank | required).arg_true()
-    if refused.len():
-        first = int(refused[0])
-        where = {"file": raw.name, "row": int(rows[first]) + 1, "column": raw.headers[index]}
-        if blank[first]:
-            raise InputError("the value is empty", hint="every event needs a timestamp", **where)
-        raise InputError(f"{given[first]!r} is not a timestamp listkit understands", hint=TIME_HINT, **where)
-    return parsed
-
-
-def _parse_times(text: pl.Series) -> pl.Series:
-    """Parse with the spelling that reads a sample best; only rows it misses pay for the other attempts."""
-    attempts = time_attempts(pl.col("text"))
-    sample = text.drop_nulls().head(1000).to_frame("text")
-    scores = sample.select(attempt.count().alias(str(i)) for i, attempt in enumerate(attempts)).row(0)
-    parsed = text.to_frame("text").select(attempts[scores.index(max(scores))]).to_series()
-    retry = (parsed.is_null() & text.is_not_null()).arg_true()
-    if retry.len():
-        rest = text.gather(retry).str.strip_chars().to_frame("text")
-        parsed = parsed.scatter(retry, rest.select(pl.coalesce(attempts)).to_series())
-    return parsed.cast(TIMESTAMP)
+    typed = column.dtype.is_temporal()  # never cast to text: far outside the calendar, polars panics
+    text = pl.repeat(None, column.len(), dtype=pl.String, eager=True) if typed else _text(raw, index)
+    spellings = Spellings() if typed else choose_spellings(text.head(TIME_SAMPLE_ROWS))
+    steps, parsed = read_times(pl.col("value"), column.dtype, spellings)
+    checked = pl.DataFrame({"value": column, "text": text})
+    for step in steps:
+        checked = checked.with_columns(**step)
+    checked = checked.select(
+        parsed := parsed.alias("parsed"),
+        read=within_span(parsed).fill_null(False),
+        outside=parsed.is_not_null() | (pl.col("value").is_not_null() & typed),  # a time, outside the span
+        blank=pl.col("value").is_null() | (pl.col("text").str.strip_chars() == ""),
+    )
+    if checked["read"].all():
+        return checked["parsed"]
+    refused = ~checked["read"] if required else ~checked["read"] & ~checked["blank"] & ~checked["outside"]
+    if refused.any():
+        first = int(refused.arg_true()[0])
+        problem, hint = time_problem(text[first], outside=checked["outside"][first])
+        raise InputError(problem, file=raw.name, row=first + 1, column=raw.headers[index], hint=hint)
+    return checked.select(pl.when("read").then("parsed")).to_series()

@@ -4,8 +4,10 @@
 ``LazyFrame`` over the file: nothing is loaded until a query runs, and :func:`listkit.run` then
 streams the log through each of its passes instead of holding it in memory. Headers, event names
 and subtype columns are read by :mod:`listkit.interpret`, as for a loaded log (each distinct value
-once, then ``is_in`` tests, which stream); timestamps are checked in one streaming pass before any
-result is used, so a bad value is still refused with its row number.
+once, then ``is_in`` tests, which stream), the first rows are tested for swapped columns by
+:mod:`listkit.sanity`, and timestamps are read by :func:`listkit.interpret.read_times`, all as for a
+loaded log; they are checked in one streaming pass before any result is used, so a bad value is
+refused with its row number, the same row and words as when the log is loaded.
 """
 
 from __future__ import annotations
@@ -18,26 +20,32 @@ import polars as pl
 from listkit.errors import InputError
 from listkit.interpret import (
     SAMPLE_ROWS,
-    TIME_HINT,
+    TIME_SAMPLE_ROWS,
+    Spellings,
     choose_event_column,
+    choose_spellings,
     event_meaning,
     lookup,
+    masked_names,
+    read_times,
     recognised,
     resolve_headers,
-    time_attempts,
+    time_problem,
     translate,
+    within_span,
 )
-from listkit.schema import EVENT_ALIASES, EVENT_COLUMNS, TIMESTAMP
+from listkit.sanity import refuse_misplaced_columns
+from listkit.schema import EVENT_ALIASES, EVENT_COLUMNS
 
-_SAMPLE_ROWS = 100_000
 _ROW = "__listkit_source_row"
 
 
 def scan_events(path: str | Path) -> pl.LazyFrame:
     """Lazily read a Parquet event log into :data:`listkit.schema.EVENT_COLUMNS` (then extra columns).
 
-    Raises :class:`~listkit.errors.InputError` as :func:`listkit.read_events` does: missing or
-    duplicate columns, an unreadable file, a timestamp no format reads (with its row).
+    Raises :class:`~listkit.errors.InputError` as :func:`listkit.read_events` does: missing,
+    duplicate, swapped or misnamed columns, an unreadable file, a timestamp no spelling reads or
+    outside the readable span (with its row).
     """
     path = Path(path)
     if not path.is_file():
@@ -58,14 +66,17 @@ def scan_events(path: str | Path) -> pl.LazyFrame:
     headers = list(schema)
     required = ("email", "event", "timestamp")
     found, extras = resolve_headers(str(path), headers, EVENT_ALIASES, required, EVENT_COLUMNS)
-    found, extras = choose_event_column(
-        headers,
-        found,
-        extras,
-        lambda index: (
-            log.select(pl.col(headers[index]).cast(pl.String)).head(SAMPLE_ROWS).collect().to_series()
-        ),
-    )
+    sample = _collect(log.head(SAMPLE_ROWS), path)  # the same first rows read_events tests
+
+    def first_rows(index: int) -> pl.Series:
+        return sample.to_series(index)
+
+    found, extras = choose_event_column(headers, found, extras, first_rows)
+    refuse_misplaced_columns(str(path), headers, found, first_rows)
+    stamp = headers[found["timestamp"]]
+    spellings = Spellings()
+    if not schema[stamp].is_temporal():
+        spellings = choose_spellings(_collect(log.select(stamp).head(TIME_SAMPLE_ROWS), path).to_series())
 
     def text(name: str) -> pl.Expr:
         if name not in found:
@@ -82,84 +93,74 @@ def scan_events(path: str | Path) -> pl.LazyFrame:
             codes = categories.cast(source_dtype).to_physical()
             return lookup(source.to_physical(), codes, translate(categories, table, dtype), dtype)
         # Interned: kept text would otherwise hold on to the buffers of the whole column.
-        distinct = (
-            log.select(recognised(source.cast(pl.String), table).cast(pl.Categorical).unique().alias("value"))
-            .collect(engine="streaming")
-            .to_series()
-            .drop_nulls()
-            .cast(pl.String)
+        query = log.select(
+            recognised(source.cast(pl.String), table).cast(pl.Categorical).unique().alias("value")
         )
+        distinct = _collect(query, path).to_series().drop_nulls().cast(pl.String)
         return lookup(source.cast(pl.String), distinct, translate(distinct, table, dtype), dtype)
 
+    time_steps, timestamp = read_times(pl.col(stamp), schema[stamp], spellings)
     canonical = {
         "source_row": pl.col(_ROW),
         "email": text("email"),
-        "event_raw": text("event"),
-        "timestamp": _timestamp(log, headers[found["timestamp"]], schema[headers[found["timestamp"]]]),
+        "event_raw": masked_names(text("event")),
+        "timestamp": timestamp,
         "campaign": text("campaign"),
         "smtp_status": text("smtp_status"),
         "user_agent": text("user_agent"),
     }
-    steps, meaning = event_meaning(headers, found, mapped)
+    meaning_steps, meaning = event_meaning(headers, found, mapped)
     canonical |= meaning
     # A row index streams; an int_range over pl.len() would make polars hold the whole column.
     helped = log.with_row_index(_ROW, offset=1)
-    for step in steps:
+    for step in [*time_steps, *meaning_steps]:
         helped = helped.with_columns(**step)
     scanned = helped.select(
         *(canonical[name].cast(dtype).alias(name) for name, dtype in EVENT_COLUMNS.items()),
         *(pl.col(headers[index]).cast(pl.String) for index in extras),
     )
-    _refuse_bad_timestamps(log, headers[found["timestamp"]], canonical["timestamp"], path)
+    _refuse_bad_timestamps(log, stamp, schema[stamp], (time_steps, timestamp), path)
     return scanned
 
 
-def _timestamp(log: pl.LazyFrame, header: str, dtype: pl.DataType) -> pl.Expr:
-    """UTC timestamps from a Datetime, Date or text column.
-
-    Text is parsed with the fewest of the readers' spellings that read the first ``_SAMPLE_ROWS``
-    values (best first; several spellings often read the same ISO text): trying every spelling on
-    every row in every pass would cost more than the rest of the run. A spelling first met later in
-    the file is refused with its row.
-    """
-    column = pl.col(header)
-    if isinstance(dtype, pl.Datetime):
-        zoned = column.dt.replace_time_zone("UTC") if dtype.time_zone is None else column
-        return zoned.dt.convert_time_zone("UTC").cast(TIMESTAMP)
-    if dtype == pl.Date:
-        return column.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-    text = column.cast(pl.String).str.strip_chars()
-    attempts = time_attempts(text)
-    sample = log.select(text.alias(header)).head(_SAMPLE_ROWS).collect()
-    reads = sample.select(attempt.is_not_null().alias(str(i)) for i, attempt in enumerate(attempts))
-    chosen: list[int] = []
-    unread = sample[header].is_not_null()
-    while True:  # greedy: the spelling that reads most of what is still unread, until none reads more
-        counts = [(reads[str(i)] & unread).sum() for i in range(len(attempts))]
-        best = max(range(len(attempts)), key=lambda i: counts[i])
-        if counts[best] == 0:
-            break
-        chosen.append(best)
-        unread = unread & ~reads[str(best)]
-    return pl.coalesce([attempts[i] for i in chosen]) if chosen else attempts[0]
-
-
-def _refuse_bad_timestamps(log: pl.LazyFrame, header: str, parsed: pl.Expr, path: Path) -> None:
-    """One streaming pass: the first event whose timestamp is empty or unreadable is an error."""
-    bad = (
-        log.with_row_index(_ROW, offset=1)
-        .select(
+def _refuse_bad_timestamps(
+    log: pl.LazyFrame,
+    header: str,
+    dtype: pl.DataType,
+    reading: tuple[list[dict[str, pl.Expr]], pl.Expr],
+    path: Path,
+) -> None:
+    """One streaming pass: refuse the first event whose timestamp is empty, unreadable or outside the span."""
+    typed = dtype.is_temporal()  # never cast to text: far outside the calendar, polars panics
+    steps, parsed = reading
+    query = log.with_row_index(_ROW, offset=1)
+    for step in steps:
+        query = query.with_columns(**step)
+    query = (
+        query.select(
             row=pl.col(_ROW),
-            given=pl.col(header).cast(pl.String),
-            parsed=parsed,
+            given=pl.lit(None, dtype=pl.String) if typed else pl.col(header).cast(pl.String),
+            present=pl.col(header).is_not_null(),
+            readable=parsed.is_not_null(),
+            read=within_span(parsed).fill_null(False),
         )
-        .filter(pl.col("parsed").is_null())
-        .head(1)
-        .collect(engine="streaming")
+        .filter(~pl.col("read"))
+        .bottom_k(1, by="row")  # the first, whatever order the streaming engine finds them in
     )
+    bad = _collect(query, path)
     if bad.height:
-        row, value = bad["row"][0], bad["given"][0]
-        where = {"file": path, "row": int(row), "column": header}
-        if value is None or not value.strip():
-            raise InputError("the value is empty", hint="every event needs a timestamp", **where)
-        raise InputError(f"{value!r} is not a timestamp listkit understands", hint=TIME_HINT, **where)
+        row, given, present, readable, _ = bad.row(0)
+        outside = readable or (typed and present)  # a time, but outside the span
+        problem, hint = time_problem(given, outside=outside)
+        raise InputError(problem, file=path, row=int(row), column=header, hint=hint)
+
+
+def _collect(query: pl.LazyFrame, path: Path) -> pl.DataFrame:
+    """Run a query over the log in the streaming engine; a file that turns out unreadable is an InputError."""
+    try:
+        return query.collect(engine="streaming")
+    except (pl.exceptions.PolarsError, OSError) as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise InputError(
+            f"the Parquet file cannot be read ({reason})", file=path, hint="export it again"
+        ) from None
