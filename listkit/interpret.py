@@ -17,48 +17,32 @@ given by the name or any subtype column (hard, then block, then soft).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 import polars as pl
 
+from listkit.cells import as_text, header_label, shown
 from listkit.errors import InputError, MissingColumnError
 from listkit.schema import (
     BOUNCE_VERDICTS,
-    EARLIEST_TIME,
-    EPOCH,
     EVENT_ALIASES,
     EVENT_DTYPE,
     EVENT_MEANINGS,
-    LATEST_TIME,
     SUBTYPE_MEANINGS,
-    TIMESTAMP,
     vocabulary_key,
     vocabulary_keys,
 )
 
 __all__ = [
-    "ADDRESS_LABEL",
     "BOOLEANS",
     "SAMPLE_ROWS",
-    "SPAN",
-    "TIME_HINT",
-    "TIME_SAMPLE_ROWS",
     "Mapper",
-    "Spellings",
-    "as_text",
     "choose_event_column",
-    "choose_spellings",
     "event_meaning",
     "lookup",
-    "masked_names",
-    "read_times",
     "recognised",
     "resolve_headers",
-    "shown",
-    "time_attempts",
-    "time_problem",
     "translate",
-    "within_span",
 ]
 
 #: Maps the column at an index through a table keyed by vocabulary_key to ``dtype`` (null where the
@@ -66,14 +50,6 @@ __all__ = [
 Mapper = Callable[[int, Mapping[str, Any], pl.DataType], pl.Expr]
 
 BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-TIME_HINT = "use ISO-8601 (2024-03-01T10:00:00Z), 'YYYY-MM-DD HH:MM:SS' (taken as UTC) or Unix seconds"
-#: The readable span of times, as messages name it.
-SPAN = f"{EARLIEST_TIME:%Y-%m-%d} to {LATEST_TIME:%Y-%m-%d}"
-#: Rows of a column read to choose the timestamp spellings tried first (:func:`choose_spellings`).
-TIME_SAMPLE_ROWS = 100_000
-#: What ``event_raw`` holds instead of a name that holds an ``@`` (:func:`masked_names`).
-ADDRESS_LABEL = "(an email address)"
-_SHOWN_CHARS = 40  # longer values are cut in messages (a cell may hold megabytes)
 
 # Ranks of the events a subtype may decide, weakest first, and of the verdicts, mildest first.
 _RANKED = ("unknown", "bounce", "unsubscribe", "complaint")
@@ -89,7 +65,6 @@ _NAME_DTYPE = pl.Struct(
     }
 )
 _HELPER = "__listkit_meaning_"  # prefix of the helper columns event_meaning adds
-_TIME_HELPER = "__listkit_time_"  # and of those read_times adds
 _SUBTYPE_DTYPE = pl.Struct({"rank": pl.Int8, "severity": pl.Int8})
 _SEVERITY = {"soft": 1, "block": 2, "hard": 3}
 assert set(_SEVERITY) == set(BOUNCE_VERDICTS)
@@ -128,11 +103,11 @@ def resolve_headers(
     for index, header in enumerate(headers):
         key = header.strip().casefold()
         if key in seen:
-            headless = "@" in header  # the first row is data (an address is never printed)
+            headless = "@" in header  # the first row is data
             raise InputError(
                 f"the header appears twice, in columns {seen[key] + 1} and {index + 1} (ignoring case)",
                 file=name,
-                column=None if headless else header,
+                column=header_label(header),
                 hint="the file seems to have no header line: add one"
                 if headless
                 else "rename or remove one of them",
@@ -209,22 +184,6 @@ def choose_event_column(
     if best == found["event"]:
         return found, extras
     return {**found, "event": best}, sorted({*extras, found["event"]} - {best})
-
-
-def as_text(values: pl.Series) -> pl.Series | None:
-    """Sampled values as text for tests of their content; None for dates, times, nested and binary data.
-
-    Temporal values are left alone: casting one far outside the calendar makes polars panic.
-    """
-    dtype = values.dtype
-    if dtype == pl.String:
-        return values
-    if dtype.is_temporal() or dtype.is_nested() or dtype == pl.Binary or dtype == pl.Object:
-        return None
-    try:
-        return values.cast(pl.String)
-    except pl.exceptions.PolarsError:
-        return None
 
 
 def translate(values: pl.Series, table: Mapping[str, Any], dtype: pl.DataType) -> pl.Series:
@@ -320,149 +279,3 @@ def event_meaning(
         "bounce_type": pl.when(is_bounce).then(verdict),
         "machine_open": pl.when(name.struct.field("machine")).then(pl.lit(True)).otherwise(machine),
     }
-
-
-def shown(value: str | None) -> str:
-    """A cell's value as a message may show it: quoted and shortened, and never an email address."""
-    if value is None:
-        return "an empty value"
-    if "@" in value:  # whatever else it is, it may be someone's address
-        return "a value that looks like an email address"
-    return repr(value if len(value) <= _SHOWN_CHARS else value[: _SHOWN_CHARS - 3] + "...")
-
-
-def masked_names(text: pl.Expr) -> pl.Expr:
-    """Event names as counted and reported (``event_raw``): a name holding an ``@`` becomes ADDRESS_LABEL.
-
-    Unknown names are counted by name in the manifest, the report and warnings; an address read as
-    a name (a junk row, a shifted column) must never be printed there.
-    """
-    return pl.when(text.str.contains("@", literal=True)).then(pl.lit(ADDRESS_LABEL)).otherwise(text)
-
-
-def time_attempts(text: pl.Expr) -> list[pl.Expr]:
-    """Every accepted timestamp spelling, as expressions yielding UTC timestamps or null.
-
-    Where two spellings read one text, they read the same instant, so the order in which they are
-    tried never changes a result (tests/test_input_sanity.py checks it).
-    """
-
-    def naive(fmt: str) -> pl.Expr:  # no offset given: the time is UTC
-        return text.str.to_datetime(fmt, time_unit="us", strict=False).dt.replace_time_zone("UTC")
-
-    def aware(fmt: str) -> pl.Expr:
-        return text.str.to_datetime(fmt, time_unit="us", strict=False).dt.convert_time_zone("UTC")
-
-    number = text.cast(pl.Float64, strict=False)
-    # Unix seconds from 1973-03-03 (1e8: no mail event is older, and smaller numbers are more likely
-    # dates such as 20240301) up to the year 5138, or 13-digit milliseconds; other numbers are not times.
-    micros = (
-        pl.when((number >= 1e8) & (number < 1e11))
-        .then(number * 1e6)
-        .when((number >= 1e12) & (number < 1e13))
-        .then(number * 1e3)
-    )
-    unix = micros.round().cast(pl.Int64).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-    return [*map(naive, _FIXED_FORMATS), unix, *map(aware, _AWARE_FORMATS), *map(naive, _NAIVE_FORMATS)]
-
-
-class Spellings(NamedTuple):
-    """The timestamp spellings a column's sample calls for (:func:`choose_spellings`)."""
-
-    chosen: tuple[int, ...] = ()  #: indexes into :func:`time_attempts`, tried on every row
-    padded: bool = False  #: some sampled values have white space around them: strip every row first
-
-
-_NO_SPELLINGS = Spellings()
-
-
-def choose_spellings(sample: pl.Series) -> Spellings:
-    """The fewest of :func:`time_attempts` that read ``sample`` (the first TIME_SAMPLE_ROWS values).
-
-    Greedy: the spelling that reads most of what is still unread, until none reads more (several
-    often read the same ISO text). :func:`read_times` tries these on every row and the others only
-    on the rows they miss, so the choice changes the cost, never a result.
-    """
-    text = sample.cast(pl.String)
-    stripped = text.str.strip_chars()
-    frame = stripped.rename("text").to_frame()
-    attempts = time_attempts(pl.col("text"))
-    reads = frame.select(attempt.is_not_null().alias(str(i)) for i, attempt in enumerate(attempts))
-    chosen: list[int] = []
-    unread = frame["text"].is_not_null()
-    while True:
-        counts = [int((reads[str(i)] & unread).sum()) for i in range(len(attempts))]
-        best = max(range(len(attempts)), key=lambda i: counts[i])
-        if counts[best] == 0:
-            return Spellings(tuple(chosen), padded=bool((stripped != text).any()))
-        chosen.append(best)
-        unread = unread & ~reads[str(best)]
-
-
-def read_times(
-    column: pl.Expr, dtype: pl.DataType, spellings: Spellings = _NO_SPELLINGS
-) -> tuple[list[dict[str, pl.Expr]], pl.Expr]:
-    """UTC timestamps of a Datetime, Date or text column; null where a value is empty or unreadable.
-
-    Text reads as the first of :func:`time_attempts` that reads it, surrounding white space ignored:
-    the ``spellings`` chosen from a sample are tried on every row, the other spellings only on the
-    rows those miss, so the loaded and the streamed reader agree on every row whatever their samples.
-    Typed values outside the readable span are null (converting them could overflow); text outside
-    it is read, for :func:`within_span` to refuse. Returns helper columns to add first, in order
-    (``with_columns``: the first reading is then parsed once per row), and the expression over them.
-    Elementwise: it streams.
-    """
-    if isinstance(dtype, pl.Datetime):  # naive means UTC, zoned is converted
-        low, high = _span_in(dtype.time_unit)
-        safe = pl.when(column.to_physical().is_between(low, high)).then(column)
-        zoned = safe.dt.replace_time_zone("UTC") if dtype.time_zone is None else safe
-        return [], zoned.dt.convert_time_zone("UTC").cast(TIMESTAMP)
-    if dtype == pl.Date:
-        low, high = ((moment.date() - EPOCH.date()).days for moment in (EARLIEST_TIME, LATEST_TIME))
-        safe = pl.when(column.to_physical().is_between(low, high)).then(column)
-        return [], safe.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-    text = column if dtype == pl.String else column.cast(pl.String)
-    if not spellings.chosen:
-        return [], pl.coalesce(time_attempts(text.str.strip_chars())).cast(TIMESTAMP)
-    attempts = time_attempts(text.str.strip_chars() if spellings.padded else text)
-    first, missed = pl.col(f"{_TIME_HELPER}first"), pl.col(f"{_TIME_HELPER}missed")
-    steps = [
-        {f"{_TIME_HELPER}first": pl.coalesce([attempts[i] for i in spellings.chosen])},
-        # Null wherever the first reading worked: the other spellings then cost next to nothing there.
-        {f"{_TIME_HELPER}missed": pl.when(first.is_null()).then(text).str.strip_chars()},
-    ]
-    return steps, pl.coalesce(first, *time_attempts(missed)).cast(TIMESTAMP)
-
-
-def within_span(timestamps: pl.Expr) -> pl.Expr:
-    """True where a timestamp lies in ``[EARLIEST_TIME, LATEST_TIME]`` (null where it is null)."""
-    return timestamps.is_between(pl.lit(EARLIEST_TIME, dtype=TIMESTAMP), pl.lit(LATEST_TIME, dtype=TIMESTAMP))
-
-
-def time_problem(given: str | None, *, outside: bool) -> tuple[str, str]:
-    """What is wrong with a refused timestamp cell, and what to do: (problem, hint). Error paths only.
-
-    ``given`` is the cell as text (None for an empty cell, or for a typed one that cannot be shown);
-    ``outside`` says the value is a time, outside the readable span.
-    """
-    if outside:
-        what = "the time" if given is None else shown(given)
-        return f"{what} is outside the times listkit reads ({SPAN})", "correct it, or remove the row"
-    if given is None or not given.strip():
-        return "the value is empty", "every event needs a timestamp"
-    return f"{shown(given)} is not a timestamp listkit understands", TIME_HINT
-
-
-def _span_in(unit: str) -> tuple[int, int]:
-    """The readable span as integers of a Datetime column's unit, within Int64 (ns columns end in 2262)."""
-    per_second = {"ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[unit]
-    bound = (1 << 63) - 1
-    low, high = (int((time - EPOCH).total_seconds()) * per_second for time in (EARLIEST_TIME, LATEST_TIME))
-    return max(low, -bound), min(high, bound)
-
-
-# Fixed spellings first: polars parses them about four times faster than ones with %.f or %z, and the
-# readers prefer the earliest attempt that reads their sample best.
-_FIXED_FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
-_AWARE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z")  # %#z also reads "Z"
-_NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f")

@@ -26,25 +26,20 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from listkit.cells import header_label, refuse_untextual_columns, text_of
 from listkit.errors import InputError
 from listkit.interpret import (
     SAMPLE_ROWS,
-    TIME_SAMPLE_ROWS,
     Mapper,
-    Spellings,
     choose_event_column,
-    choose_spellings,
     event_meaning,
-    masked_names,
-    read_times,
     recognised,
     resolve_headers,
-    time_problem,
     translate,
-    within_span,
 )
 from listkit.sanity import refuse_misplaced_columns
 from listkit.schema import EVENT_ALIASES, EVENT_COLUMNS, SUBSCRIBER_ALIASES, SUBSCRIBER_COLUMNS, TIMESTAMP
+from listkit.times import TIME_SAMPLE_ROWS, Spellings, choose_spellings, read_times, time_problem, within_span
 
 __all__ = ["read_events", "read_subscribers"]
 
@@ -85,10 +80,9 @@ def read_events(source: str | Path | bytes, *, encoding: str | None = None) -> p
     :func:`listkit.interpret.event_meaning` reads them from the event name and the subtype columns
     (vocabulary in :mod:`listkit.schema`; names compared by ``vocabulary_key``, so case, spaces, ``_ - .``
     and invisible characters do not matter). Unknown and empty names become ``"unknown"``; ``event_raw``
-    keeps the input (a name holding an ``@`` as ``interpret.ADDRESS_LABEL``). ``bounce_type`` is hard,
-    soft or block on bounces, else null. Every event needs a timestamp within the readable span
-    (``schema.EARLIEST_TIME``..``LATEST_TIME``). Other columns follow as text, as for
-    :func:`read_subscribers`; swapped or misnamed columns are refused as there.
+    keeps the input. ``bounce_type`` is hard, soft or block on bounces, else null. Every event needs a
+    timestamp within the readable span (``schema.EARLIEST_TIME``..``LATEST_TIME``). Other columns follow
+    as text, as for :func:`read_subscribers`; swapped or misnamed columns are refused as there.
     """
     raw = _load(source, encoding)
     found, extras = resolve_headers(
@@ -103,7 +97,7 @@ def read_events(source: str | Path | bytes, *, encoding: str | None = None) -> p
     meaning = helped.select(**meaning)
     parsed = {
         "email": _text(raw, found["email"]),
-        "event_raw": _text(raw, found["event"]).to_frame("v").select(masked_names(pl.col("v"))).to_series(),
+        "event_raw": _text(raw, found["event"]),
         "timestamp": _timestamps(raw, found["timestamp"], required=True),
         "campaign": _text(raw, found.get("campaign")),
         "smtp_status": _text(raw, found.get("smtp_status")),
@@ -125,7 +119,8 @@ def _mapper(raw: _Raw) -> Mapper:
         )
         distinct = distinct.to_series().drop_nulls()
         values = translate(distinct, table, dtype)
-        return column.cast(pl.String).replace_strict(distinct, values, default=None, return_dtype=dtype)
+        text = text_of(column, raw.frame.schema[raw.frame.columns[index]])
+        return text.replace_strict(distinct, values, default=None, return_dtype=dtype)
 
     return mapped
 
@@ -195,6 +190,7 @@ def _read_parquet(src: _Source) -> _Raw:
             hint="export it again, or as CSV",
         ) from None
     headers = frame.columns
+    refuse_untextual_columns(src.name, headers, frame.dtypes)
     return _Raw(src.name, headers, frame.rename({header: f"f{i}" for i, header in enumerate(headers)}))
 
 
@@ -314,7 +310,7 @@ def _parse_rows(src: _Source, headers: list[str], separator: str) -> pa.Table:
         )
     if "UTF8" in message:
         row, column = _first_bad_utf8(src, len(headers), separator, block)
-        column_name = headers[column] if column is not None else None
+        column_name = header_label(headers[column]) if column is not None else None
         raise InputError(
             "the text is not valid UTF-8", file=src.name, row=row, column=column_name, hint=_ENCODING_HINT
         )
@@ -372,15 +368,7 @@ def _text(raw: _Raw, index: int | None) -> pl.Series:
     if index is None:
         return pl.repeat(None, raw.frame.height, dtype=pl.String, eager=True)
     column = raw.frame.to_series(index)
-    try:
-        return column if column.dtype == pl.String else column.cast(pl.String)
-    except pl.exceptions.PolarsError:
-        raise InputError(
-            f"the column has type {column.dtype}, which cannot be read as text",
-            file=raw.name,
-            column=raw.headers[index],
-            hint="flatten the column or drop it",
-        ) from None
+    return column.to_frame("v").select(text_of(pl.col("v"), column.dtype)).to_series().rename(column.name)
 
 
 def _timestamps(raw: _Raw, index: int | None, *, required: bool) -> pl.Series:

@@ -21,8 +21,10 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from listkit.cells import as_text, header_label
 from listkit.errors import InputError
-from listkit.interpret import SAMPLE_ROWS, as_text, time_attempts
+from listkit.interpret import SAMPLE_ROWS
+from listkit.times import time_attempts
 
 __all__ = ["HARDLY", "MIN_VALUES", "MOSTLY", "refuse_misplaced_columns"]
 
@@ -100,7 +102,7 @@ def refuse_misplaced_columns(
             refuse(
                 "email",
                 f"{1 - email.with_at[0]:.0%} {sampled} have no @ (they look like {looks}) while column "
-                f"{headers[holders[0]]!r} holds email addresses",
+                f"{header_label(headers[holders[0]])!r} holds email addresses",
             )
     if "event" in found and (event := profile(found["event"])) is not None:
         unlike = ("address", "timestamp", "number")

@@ -17,25 +17,20 @@ from pathlib import Path
 
 import polars as pl
 
+from listkit.cells import refuse_untextual_columns, text_of
 from listkit.errors import InputError
 from listkit.interpret import (
     SAMPLE_ROWS,
-    TIME_SAMPLE_ROWS,
-    Spellings,
     choose_event_column,
-    choose_spellings,
     event_meaning,
     lookup,
-    masked_names,
-    read_times,
     recognised,
     resolve_headers,
-    time_problem,
     translate,
-    within_span,
 )
 from listkit.sanity import refuse_misplaced_columns
 from listkit.schema import EVENT_ALIASES, EVENT_COLUMNS
+from listkit.times import TIME_SAMPLE_ROWS, Spellings, choose_spellings, read_times, time_problem, within_span
 
 _ROW = "__listkit_source_row"
 
@@ -64,6 +59,7 @@ def scan_events(path: str | Path) -> pl.LazyFrame:
             f"the Parquet file cannot be read ({reason})", file=path, hint="export it again"
         ) from None
     headers = list(schema)
+    refuse_untextual_columns(str(path), headers, list(schema.values()))
     required = ("email", "event", "timestamp")
     found, extras = resolve_headers(str(path), headers, EVENT_ALIASES, required, EVENT_COLUMNS)
     sample = _collect(log.head(SAMPLE_ROWS), path)  # the same first rows read_events tests
@@ -78,10 +74,11 @@ def scan_events(path: str | Path) -> pl.LazyFrame:
     if not schema[stamp].is_temporal():
         spellings = choose_spellings(_collect(log.select(stamp).head(TIME_SAMPLE_ROWS), path).to_series())
 
+    def column_text(index: int) -> pl.Expr:
+        return text_of(pl.col(headers[index]), schema[headers[index]])
+
     def text(name: str) -> pl.Expr:
-        if name not in found:
-            return pl.lit(None, dtype=pl.String)
-        return pl.col(headers[found[name]]).cast(pl.String)
+        return column_text(found[name]) if name in found else pl.lit(None, dtype=pl.String)
 
     def mapped(index: int, table: Mapping, dtype: pl.DataType) -> pl.Expr:
         """The streaming Mapper: each distinct value translated once, then one is_in test per meaning."""
@@ -93,17 +90,15 @@ def scan_events(path: str | Path) -> pl.LazyFrame:
             codes = categories.cast(source_dtype).to_physical()
             return lookup(source.to_physical(), codes, translate(categories, table, dtype), dtype)
         # Interned: kept text would otherwise hold on to the buffers of the whole column.
-        query = log.select(
-            recognised(source.cast(pl.String), table).cast(pl.Categorical).unique().alias("value")
-        )
+        query = log.select(recognised(column_text(index), table).cast(pl.Categorical).unique().alias("value"))
         distinct = _collect(query, path).to_series().drop_nulls().cast(pl.String)
-        return lookup(source.cast(pl.String), distinct, translate(distinct, table, dtype), dtype)
+        return lookup(column_text(index), distinct, translate(distinct, table, dtype), dtype)
 
     time_steps, timestamp = read_times(pl.col(stamp), schema[stamp], spellings)
     canonical = {
         "source_row": pl.col(_ROW),
         "email": text("email"),
-        "event_raw": masked_names(text("event")),
+        "event_raw": text("event"),
         "timestamp": timestamp,
         "campaign": text("campaign"),
         "smtp_status": text("smtp_status"),
@@ -117,7 +112,7 @@ def scan_events(path: str | Path) -> pl.LazyFrame:
         helped = helped.with_columns(**step)
     scanned = helped.select(
         *(canonical[name].cast(dtype).alias(name) for name, dtype in EVENT_COLUMNS.items()),
-        *(pl.col(headers[index]).cast(pl.String) for index in extras),
+        *(column_text(index).alias(headers[index]) for index in extras),
     )
     _refuse_bad_timestamps(log, stamp, schema[stamp], (time_steps, timestamp), path)
     return scanned

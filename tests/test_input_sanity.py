@@ -22,8 +22,9 @@ from hypothesis import strategies as st
 
 import listkit
 from listkit.errors import InputError, MissingColumnError
-from listkit.interpret import ADDRESS_LABEL, SPAN, Spellings, read_times, time_attempts
+from listkit.interpret import ADDRESS_LABEL
 from listkit.schema import EARLIEST_TIME, LATEST_TIME, TIMESTAMP
+from listkit.times import SPAN, Spellings, read_times, time_attempts
 
 
 def sample_events() -> pl.DataFrame:

@@ -1,0 +1,88 @@
+"""How a cell is read as text, and how a message may show one.
+
+Every reader turns the columns it passes on into text with :func:`text_of` (loaded and streamed alike,
+elementwise), after :func:`refuse_untextual_columns` has refused the columns that hold no text at all
+(nested or binary data). A message never prints a cell that may be someone's address: :func:`shown`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+
+from listkit.errors import InputError
+
+__all__ = ["HEADER_LABEL", "as_text", "header_label", "refuse_untextual_columns", "shown", "text_of"]
+
+#: What a message calls a column whose header holds an ``@`` (the first row of a file without headers).
+HEADER_LABEL = "(a header that looks like an email address)"
+
+_SHOWN_CHARS = 40  # longer values are cut in messages (a cell may hold megabytes)
+# Dates polars can print: far outside the calendar, casting one to text makes polars panic.
+_PRINTABLE = (date(1, 1, 1), date(9999, 12, 31))
+
+
+def shown(value: str | None) -> str:
+    """A cell's value as a message may show it: quoted and shortened, and never an email address."""
+    if value is None:
+        return "an empty value"
+    if "@" in value:  # whatever else it is, it may be someone's address
+        return "a value that looks like an email address"
+    return repr(value if len(value) <= _SHOWN_CHARS else value[: _SHOWN_CHARS - 3] + "...")
+
+
+def header_label(header: str) -> str:
+    """A header as a message may name it: never an address (the first row of a file without headers)."""
+    return HEADER_LABEL if "@" in header else header
+
+
+def as_text(values: pl.Series) -> pl.Series | None:
+    """Sampled values as text for tests of their content; None for dates, times, nested and binary data.
+
+    Temporal values are left alone: casting one far outside the calendar makes polars panic.
+    """
+    dtype = values.dtype
+    if dtype == pl.String:
+        return values
+    if dtype.is_temporal() or dtype.is_nested() or dtype == pl.Binary or dtype == pl.Object:
+        return None
+    try:
+        return values.cast(pl.String)
+    except pl.exceptions.PolarsError:
+        return None
+
+
+def text_of(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """A column as text, elementwise (it streams); dates and times outside the years 1 to 9999 are null.
+
+    Such a date is no export's value but corrupt bytes, and polars cannot print it.
+    """
+    if dtype == pl.String:
+        return column
+    if dtype == pl.Date or isinstance(dtype, pl.Datetime):
+        low, high = _printable(dtype)
+        return pl.when(column.to_physical().is_between(low, high)).then(column).cast(pl.String)
+    return column.cast(pl.String)
+
+
+def refuse_untextual_columns(file: str, headers: list[str], dtypes: list[pl.DataType]) -> None:
+    """Raise InputError for the first column (of a Parquet file) holding no text: nested or binary data."""
+    for header, dtype in zip(headers, dtypes, strict=True):
+        if dtype.is_nested() or dtype in (pl.Binary, pl.Object):
+            raise InputError(
+                f"the column has type {dtype}, which cannot be read as text",
+                file=file,
+                column=header_label(header),
+                hint="flatten the column, write it as UTF-8 text, or drop it",
+            )
+
+
+def _printable(dtype: pl.DataType) -> tuple[int, int]:
+    """The printable dates as integers of a Date or Datetime column's physical unit (within Int64)."""
+    low, high = ((day - date(1970, 1, 1)).days for day in _PRINTABLE)
+    if dtype == pl.Date:
+        return low, high
+    per_day = {"ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}[dtype.time_unit]
+    bound = (1 << 63) - 1
+    return max(low * per_day, -bound), min((high + 1) * per_day - 1, bound)
