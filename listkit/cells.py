@@ -13,7 +13,7 @@ import polars as pl
 
 from listkit.errors import InputError
 
-__all__ = ["HEADER_LABEL", "as_text", "header_label", "refuse_untextual_columns", "shown", "text_of"]
+__all__ = ["HEADER_LABEL", "header_label", "refuse_untextual_columns", "shown", "text_of", "text_series"]
 
 #: What a message calls a column whose header holds an ``@`` (the first row of a file without headers).
 HEADER_LABEL = "(a header that looks like an email address)"
@@ -37,20 +37,9 @@ def header_label(header: str) -> str:
     return HEADER_LABEL if "@" in header else header
 
 
-def as_text(values: pl.Series) -> pl.Series | None:
-    """Sampled values as text for tests of their content; None for dates, times, nested and binary data.
-
-    Temporal values are left alone: casting one far outside the calendar makes polars panic.
-    """
-    dtype = values.dtype
-    if dtype == pl.String:
-        return values
-    if dtype.is_temporal() or dtype.is_nested() or dtype == pl.Binary or dtype == pl.Object:
-        return None
-    try:
-        return values.cast(pl.String)
-    except pl.exceptions.PolarsError:
-        return None
+def text_series(values: pl.Series) -> pl.Series:
+    """:func:`text_of` for a Series."""
+    return values.to_frame("v").select(text_of(pl.col("v"), values.dtype)).to_series().rename(values.name)
 
 
 def text_of(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:

@@ -21,7 +21,7 @@ from typing import Any
 
 import polars as pl
 
-from listkit.cells import as_text, header_label, shown
+from listkit.cells import header_label, shown, text_series
 from listkit.errors import InputError, MissingColumnError
 from listkit.schema import (
     BOUNCE_VERDICTS,
@@ -174,10 +174,8 @@ def choose_event_column(
     known = list(EVENT_MEANINGS)
 
     def score(index: int) -> int:
-        text = as_text(first_rows(index))
-        if text is None:
-            return 0
-        return int(text.to_frame("v").select(vocabulary_key(pl.col("v")).is_in(known).sum()).item())
+        text = text_series(first_rows(index)).to_frame("v")
+        return int(text.select(vocabulary_key(pl.col("v")).is_in(known).sum()).item())
 
     scores = [score(index) for index in candidates]
     best = candidates[max(range(len(candidates)), key=lambda k: (scores[k], -k))]

@@ -26,7 +26,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from listkit.cells import header_label, refuse_untextual_columns, text_of
+from listkit.cells import header_label, refuse_untextual_columns, text_of, text_series
 from listkit.errors import InputError
 from listkit.interpret import (
     SAMPLE_ROWS,
@@ -367,8 +367,7 @@ def _text(raw: _Raw, index: int | None) -> pl.Series:
     """Return a column as text (all-null when absent); CSV columns already are, Parquet ones are cast."""
     if index is None:
         return pl.repeat(None, raw.frame.height, dtype=pl.String, eager=True)
-    column = raw.frame.to_series(index)
-    return column.to_frame("v").select(text_of(pl.col("v"), column.dtype)).to_series().rename(column.name)
+    return text_series(raw.frame.to_series(index))
 
 
 def _timestamps(raw: _Raw, index: int | None, *, required: bool) -> pl.Series:

@@ -2,8 +2,9 @@
 
 An export whose ``email`` and ``event`` columns are swapped reads without a single bad cell: every
 address is an unknown event name and every event name an invalid address. So before anything is
-interpreted, the readers (loaded and streamed alike, on the same first :data:`SAMPLE_ROWS` rows)
-look at what the values of the columns that matter look like, and refuse the file with one line when
+interpreted, the readers (loaded and streamed alike, on the same first rows:
+:data:`listkit.interpret.SAMPLE_ROWS`) look at what the values of the columns that matter look like, and
+refuse the file with one line when
 
 - the email column holds hardly any values with an ``@`` while another column holds addresses;
 - the event column holds mostly addresses, timestamps or numbers rather than names;
@@ -21,9 +22,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from listkit.cells import as_text, header_label
+from listkit.cells import header_label, text_series
 from listkit.errors import InputError
-from listkit.interpret import SAMPLE_ROWS
 from listkit.times import time_attempts
 
 __all__ = ["HARDLY", "MIN_VALUES", "MOSTLY", "refuse_misplaced_columns"]
@@ -68,6 +68,11 @@ class _Profile:
         """The most common of ``kinds`` (all kinds when none is given), by value."""
         return max(kinds or tuple(_DESCRIBED), key=lambda kind: self.by_value.get(kind, 0.0))
 
+    @property
+    def sampled(self) -> str:
+        """Which values were looked at, for a message."""
+        return f"of its first {self.values:,} values" if self.values > 1 else "of its values"
+
     def share(self, *kinds: str) -> str:
         """The share of values of these kinds, for a message."""
         return f"{sum(self.by_value.get(kind, 0.0) for kind in kinds):.0%}"
@@ -80,11 +85,12 @@ def refuse_misplaced_columns(
 
     ``found`` maps canonical names to column indexes (:func:`listkit.interpret.resolve_headers`);
     the ``email``, ``event``, ``timestamp`` and ``signup_at`` columns present are tested.
-    ``first_rows(index)`` gives the first :data:`SAMPLE_ROWS` values of a column, of any dtype.
+    ``first_rows(index)`` gives the first rows of a column (:data:`listkit.interpret.SAMPLE_ROWS`), of
+    any dtype.
     """
-    profiles: dict[int, _Profile | None] = {}
+    profiles: dict[int, _Profile] = {}
 
-    def profile(index: int) -> _Profile | None:
+    def profile(index: int) -> _Profile:
         if index not in profiles:
             profiles[index] = _profile(first_rows(index))
         return profiles[index]
@@ -92,37 +98,38 @@ def refuse_misplaced_columns(
     def refuse(canonical: str, problem: str) -> None:
         raise InputError(problem, file=file, column=headers[found[canonical]], hint=_SWAPPED)
 
-    sampled = f"of its first {SAMPLE_ROWS:,} values"
-    if "email" in found and (email := profile(found["email"])) is not None:
-        no_at = email.values >= MIN_VALUES and max(email.with_at) < HARDLY
-        others = [index for index in range(len(headers)) if no_at and index != found["email"]]
-        holders = [index for index in others if (other := profile(index)) and other.holds("address")]
+    if (
+        "email" in found
+        and (email := profile(found["email"])).values >= MIN_VALUES
+        and max(email.with_at) < HARDLY
+    ):
+        others = [index for index in range(len(headers)) if index != found["email"]]
+        holders = [index for index in others if profile(index).holds("address")]
         if holders:
-            looks = _DESCRIBED[email.main_kind()]
             refuse(
                 "email",
-                f"{1 - email.with_at[0]:.0%} {sampled} have no @ (they look like {looks}) while column "
-                f"{header_label(headers[holders[0]])!r} holds email addresses",
+                f"{1 - email.with_at[0]:.0%} {email.sampled} have no @ (they look like "
+                f"{_DESCRIBED[email.main_kind()]}) while column {header_label(headers[holders[0]])!r} holds "
+                "email addresses",
             )
-    if "event" in found and (event := profile(found["event"])) is not None:
-        unlike = ("address", "timestamp", "number")
-        if event.holds(*unlike):
-            looks = _DESCRIBED[event.main_kind(*unlike)]
-            refuse("event", f"{event.share(*unlike)} {sampled} look like {looks}, not event names")
+    unlike = ("address", "timestamp", "number")
+    if "event" in found and (event := profile(found["event"])).holds(*unlike):
+        looks = _DESCRIBED[event.main_kind(*unlike)]
+        refuse("event", f"{event.share(*unlike)} {event.sampled} look like {looks}, not event names")
     for canonical in ("timestamp", "signup_at"):
-        if canonical in found and (times := profile(found[canonical])) is not None and times.holds("address"):
-            refuse(canonical, f"{times.share('address')} {sampled} look like email addresses, not timestamps")
+        if canonical in found and (times := profile(found[canonical])).holds("address"):
+            refuse(
+                canonical,
+                f"{times.share('address')} {times.sampled} look like email addresses, not timestamps",
+            )
 
 
-def _profile(values: pl.Series) -> _Profile | None:
-    """Classify each distinct value once; None for a column whose content cannot be tested."""
+def _profile(values: pl.Series) -> _Profile:
+    """Classify each distinct value of a column's sample once."""
     if values.dtype.is_temporal():
         kinds = pl.DataFrame({"kind": ["timestamp"], "len": [values.count()], "at": [False]})
         return _shares(kinds.filter(pl.col("len") > 0))
-    text = as_text(values)
-    if text is None:
-        return None
-    counted = text.drop_nulls().rename("value").to_frame().group_by("value").len()
+    counted = text_series(values).drop_nulls().rename("value").to_frame().group_by("value").len()
     value = pl.col("value")
     stripped = value.str.strip_chars()
     kind = (
