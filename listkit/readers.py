@@ -371,7 +371,7 @@ def _text(raw: _Raw, index: int | None) -> pl.Series:
 
 
 def _timestamps(raw: _Raw, index: int | None, *, required: bool) -> pl.Series:
-    """Parse a column to UTC timestamps with :func:`~listkit.interpret.read_times`, as scan_events does.
+    """Parse a column to UTC timestamps with :func:`~listkit.times.read_times`, as scan_events does.
 
     A value no spelling reads is refused, and so is an empty one if ``required``. Outside the readable
     span, a required (event) time is refused like an unreadable one; an optional one (a sign-up date

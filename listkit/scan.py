@@ -5,7 +5,7 @@
 streams the log through each of its passes instead of holding it in memory. Headers, event names
 and subtype columns are read by :mod:`listkit.interpret`, as for a loaded log (each distinct value
 once, then ``is_in`` tests, which stream), the first rows are tested for swapped columns by
-:mod:`listkit.sanity`, and timestamps are read by :func:`listkit.interpret.read_times`, all as for a
+:mod:`listkit.sanity`, and timestamps are read by :func:`listkit.times.read_times`, all as for a
 loaded log; they are checked in one streaming pass before any result is used, so a bad value is
 refused with its row number, the same row and words as when the log is loaded.
 """
