@@ -105,6 +105,9 @@ _WRAPPED = re.compile('[<"]')
 _ATEXT = r"A-Za-z0-9!#$%\&'*+\-/=?\^_`{|}\~"
 _DOT_ATOM = rf"^[{_ATEXT}]+(?:\.[{_ATEXT}]+)*$"
 _MAX_OCTETS = 254  # email-validator's EMAIL_MAX_LENGTH
+# Longer text is no address even with a display name around it, and is judged without email-validator,
+# whose parsing time grows with the square of the length (a 50 MB cell took a minute).
+_MAX_TEXT_OCTETS = 4096
 
 
 def _words(text: str) -> frozenset[str]:
@@ -346,8 +349,17 @@ def check_addresses(emails: pl.Series | Iterable[str | None]) -> pl.DataFrame:
     """
     texts, not_text = _as_text(emails)
     t, a, local, rest, fast = pl.col("t"), pl.col("a"), pl.col("local"), pl.col("rest"), pl.col("fast")
-    frame = pl.DataFrame({"t": texts.str.strip_chars(_TRIM)}).with_columns(
-        not_text=pl.lit(None, pl.String) if not_text is None else not_text
+    overlong = texts.str.len_bytes() > _MAX_TEXT_OCTETS
+    frame = (
+        pl.DataFrame({"t": texts, "overlong": overlong})
+        .with_columns(not_text=pl.lit(None, pl.String) if not_text is None else not_text)
+        .with_columns(
+            not_text=pl.when("overlong")
+            .then(pl.lit(f"The email address is too long (more than {_MAX_TEXT_OCTETS} bytes)."))
+            .otherwise("not_text"),
+            t=pl.when("overlong").then(None).otherwise(t.str.strip_chars(_TRIM)),
+        )
+        .drop("overlong")
     )
     forms = _lookup(
         frame.filter(t.str.contains(_WRAPPED.pattern)).get_column("t"),

