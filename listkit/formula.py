@@ -8,7 +8,7 @@ while ``=HYPERLINK(...)`` in the email column is not an address and is guarded l
 
 The guard is reversible: text that already begins with ``'`` followed by a trigger gets one more
 ``'`` too, so two different cells or headers (``=x`` and ``'=x``) never come out the same, and
-:func:`unguard` gives back exactly what was guarded (for reading an earlier run's files).
+:func:`unguard` gives back exactly the cells that were guarded (for reading an earlier run's files).
 """
 
 from __future__ import annotations
@@ -64,12 +64,23 @@ def formula_like_addresses(values: pl.Series) -> pl.Series:
 
 
 def unguard(frame: pl.DataFrame) -> pl.DataFrame:
-    """Undo :func:`formula_safe` on the text cells of a frame read back from listkit's CSV files."""
-    return frame.with_columns(
-        pl.when(pl.col(name).str.contains(_UNGUARD)).then(pl.col(name).str.slice(1)).otherwise(pl.col(name))
-        for name, dtype in frame.schema.items()
-        if dtype == pl.String
-    )
+    """Undo :func:`formula_safe` on the text cells of a frame read back from listkit's CSV files.
+
+    In an address column, a cell whose text after the first ``'`` is a valid address as written was
+    never guarded (that address would have been exempt), so ``'+ann@example.com`` is read back as
+    it is; ``'@gmail.com`` was ``@gmail.com``. (Only an address whose local part is ``'`` alone, or
+    ``'`` and a trigger making the rest invalid, reads back one quote short: none was ever seen.)
+    """
+    unguarded = []
+    for name, dtype in frame.schema.items():
+        if dtype != pl.String:
+            continue
+        guarded = pl.col(name).str.contains(_UNGUARD)
+        if name in EMAIL_COLUMNS:
+            tails = frame[name].filter(frame[name].str.contains(_UNGUARD)).str.slice(1)
+            guarded = guarded & ~pl.col(name).str.slice(1).is_in(_valid_as_written(tails).implode())
+        unguarded.append(pl.when(guarded).then(pl.col(name).str.slice(1)).otherwise(pl.col(name)).alias(name))
+    return frame.with_columns(unguarded)
 
 
 def _valid_as_written(values: pl.Series) -> pl.Series:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
+from listkit.changes import MANIFEST_FILE
 from listkit.errors import ConfigError
 from listkit.formula import EMAIL_COLUMNS
 from listkit.privacy import redact_expr
@@ -95,13 +96,17 @@ def _hasher(values: pl.Series, salt: str) -> Callable[[pl.Series], pl.Series]:
 def ledger_is_hashed(run_dir: str | Path) -> bool:
     """True when the output folder of an earlier run has a hashed ledger (its manifest says so)."""
     try:
-        manifest = json.loads((Path(run_dir) / "manifest.json").read_text(encoding="utf-8"))
+        manifest = json.loads((Path(run_dir) / MANIFEST_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False  # reading the earlier run says what is wrong with it
     return isinstance(manifest, dict) and manifest.get(MANIFEST_KEY) is True
 
 
 def _check_salt(salt: str) -> None:
+    try:
+        salt.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that are not UTF-8 reach Python as lone surrogates
+        raise ConfigError(f"the salt in {SALT_VARIABLE} is not UTF-8 text; {_SALT_HINT}") from None
     if len(salt) < MIN_SALT_LENGTH:
         raise ConfigError(
             f"the salt in {SALT_VARIABLE} has {len(salt)} characters, too few to keep the hashed "

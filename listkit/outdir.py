@@ -202,6 +202,11 @@ def _check_replaceable(out_dir: str | Path, target: Path, inputs: Mapping[str, s
             raise OutputError(
                 f"{shown}: holds the {role} input {path}, and --out replaces it whole; choose another --out"
             )
+        if any(place.is_dir() and place in target.parents for place in places):
+            # The run would write into the input it reads (and fingerprints in the manifest).
+            raise OutputError(
+                f"{shown}: lies inside the {role} input folder {path}; choose an --out outside it"
+            )
 
 
 def _new_workspace(out_dir: str | Path, target: Path) -> Path:

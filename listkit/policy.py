@@ -344,6 +344,10 @@ class _PolicyMethods:
             raise ConfigError(
                 f"{path}: not valid TOML ({error}); fix the file or leave out --config."
             ) from None
+        except RecursionError:  # arrays or tables nested thousands deep
+            raise ConfigError(
+                f"{path}: nests its values too deeply to be a policy; fix the file or leave out --config."
+            ) from None
         if "policy" in data and len(data) > 1:
             stray = sorted(set(data) - {"policy"})[0]
             raise ConfigError(

@@ -23,14 +23,26 @@ __all__ = ["MASK", "redact", "redact_expr", "redact_labels", "redact_value"]
 #: What an address-like piece of text becomes.
 MASK = "(address)"
 
-# Characters that end an address-like token: white space, brackets, punctuation and quotes.
-_CHAR = "[^" + r"\s<>(){},;:" + "\"'`@]"
+# Characters that end an address-like token: white space, brackets, punctuation and double quotes.
+# A local part may hold ' ` { } (o'brien@example.com); a domain cannot, and quotes before a token are
+# kept (they quote the value in a message: '(address)').
+_CHAR = "[^" + r"\s<>(),;:" + '"@]'
+_DOMAIN_CHAR = "[^" + r"\s<>(),;:" + "\"@'`{}]"
+_QUOTES = "['`]*"
+_FIRST_CHAR = "[^" + r"\s<>(),;:" + "\"@'`]"  # after the quotes, so both engines split a token alike
 _QUOTED = '"[^"\r\n]*"'
 #: For polars (Rust's regex engine runs in linear time, and has no look-behind).
-_ADDRESS_RUST = f"(?:{_QUOTED}|{_CHAR}+)@{_CHAR}+"
+_ADDRESS_RUST = f"(?:{_QUOTED}|(?P<quotes>{_QUOTES}){_FIRST_CHAR}{_CHAR}*)@{_DOMAIN_CHAR}+"
+_MASK_RUST = "${quotes}" + MASK
 #: The same matches for Python's backtracking engine: a token is tried only from its start, and
 #: possessive quantifiers never give characters back, so a long run without an address stays linear.
-_ADDRESS = re.compile(f"(?:{_QUOTED}|(?<!{_CHAR}){_CHAR}++)@{_CHAR}++")
+_ADDRESS = re.compile(
+    f"(?:{_QUOTED}|(?<!{_CHAR})(?P<quotes>{_QUOTES}+){_FIRST_CHAR}{_CHAR}*+)@{_DOMAIN_CHAR}++"
+)
+
+
+def _mask(match: re.Match[str]) -> str:
+    return (match["quotes"] or "") + MASK
 
 
 def redact(text: str, *, keep: Iterable[str] = ()) -> str:
@@ -43,10 +55,10 @@ def redact(text: str, *, keep: Iterable[str] = ()) -> str:
         return text
     kept = sorted({k for k in keep if k and "@" in k}, key=len, reverse=True)
     if not kept:
-        return _ADDRESS.sub(MASK, text)
+        return _ADDRESS.sub(_mask, text)
     pieces = re.split("(" + "|".join(map(re.escape, kept)) + ")", text)
     # re.split with one group: the kept strings are at the odd positions.
-    return "".join(piece if i % 2 else _ADDRESS.sub(MASK, piece) for i, piece in enumerate(pieces))
+    return "".join(piece if i % 2 else _ADDRESS.sub(_mask, piece) for i, piece in enumerate(pieces))
 
 
 def redact_expr(expr: pl.Expr) -> pl.Expr:
@@ -54,7 +66,7 @@ def redact_expr(expr: pl.Expr) -> pl.Expr:
     # Most cells of a free-text column hold no "@": the literal search is far cheaper than the regex.
     return (
         pl.when(expr.str.contains("@", literal=True))
-        .then(expr.str.replace_all(_ADDRESS_RUST, MASK))
+        .then(expr.str.replace_all(_ADDRESS_RUST, _MASK_RUST))
         .otherwise(expr)
     )
 

@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 from scipy.optimize import linear_sum_assignment
 
+from listkit.cells import shown
 from listkit.errors import InputError
 
 RULE_SEGMENTS = ("new", "engagement-unknown")
@@ -179,9 +180,8 @@ _PROFILE_HINT = "restore the file from the earlier run, or delete it to name seg
 
 
 def _cell(value: object) -> str:
-    """A cell as an error shows it (short: a hand-edited cell may hold anything)."""
-    text = repr(value) if value is not None else "empty"
-    return text if len(text) <= 40 else text[:37] + "..."
+    """A cell as an error shows it (a hand-edited cell may hold anything, an address too)."""
+    return shown(value) if value is None or isinstance(value, str) else repr(value)
 
 
 def match_previous(

