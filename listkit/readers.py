@@ -196,11 +196,15 @@ def _read_parquet(src: _Source) -> _Raw:
 
 def _read_csv(src: _Source, head: bytes, encoding: str | None) -> _Raw:
     """Decode if needed, refuse binary content, sniff the header, then parse every row as text."""
+    hint = "name a Python codec such as utf-8, cp1252 or utf-16"
     try:
-        codec = codecs.lookup(encoding).name if encoding else None
+        info = codecs.lookup(encoding) if encoding else None
     except LookupError:
-        hint = "name a Python codec such as utf-8, cp1252 or utf-16"
         raise InputError(f"unknown encoding {encoding!r}", file=src.name, hint=hint) from None
+    if info is not None and not info._is_text_encoding:  # the codec registry's own flag
+        # rot13, base64, zlib...: bytes-to-bytes or str-to-str codecs, no text encoding.
+        raise InputError(f"{encoding!r} is not a text encoding", file=src.name, hint=hint)
+    codec = info.name if info is not None else None
     if codec is None and head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         codec = "utf-16"  # Excel's "Unicode Text"
     if codec not in (None, "utf-8", "utf-8-sig"):
@@ -240,6 +244,9 @@ def _transcode(data: bytes, codec: str, name: str) -> bytes:
         line = data.count(b"\n", 0, exc.start) + 1
         problem = f"byte {exc.start} (line {line}) is not valid {codec}"
         raise InputError(problem, file=name, hint="check the --encoding value") from None
+    except UnicodeError:  # codecs such as punycode raise the base class, without a position
+        hint = "check the --encoding value"
+        raise InputError(f"the file is not valid {codec}", file=name, hint=hint) from None
     return text.removeprefix("\ufeff").encode("utf-8")
 
 

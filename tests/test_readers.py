@@ -630,3 +630,11 @@ def test_property_any_bytes_give_a_frame_or_an_input_error(data: bytes) -> None:
 def test_compact_dates_are_refused_not_read_as_unix_seconds():
     with pytest.raises(InputError, match="20240301"):
         read_events(b"email,event,timestamp\na@example.com,open,20240301\n")
+
+
+@pytest.mark.parametrize("encoding", ["rot13", "base64", "punycode"])
+def test_an_encoding_that_is_no_text_codec_is_refused_in_one_line(tmp_path, encoding):
+    path = tmp_path / "subscribers.csv"
+    path.write_bytes("email\nann@exämple.com\n".encode())
+    with pytest.raises(InputError, match=r"encoding|not valid"):
+        read_subscribers(path, encoding=encoding)
