@@ -160,8 +160,12 @@ def formula_address_warnings(ledger: pl.DataFrame, suppression: pl.DataFrame) ->
     if not rows and not listed:
         return []
     message = (
-        f"valid addresses that begin with =, + or - are written unaltered in {rows:,} ledger rows and "
-        f"{listed:,} suppression-list rows (a sending tool needs each address as it is); a spreadsheet may "
-        "read them as formulas, so import those files as text instead of opening them"
+        f"valid addresses that begin with =, + or - are written unaltered in {_rows(rows, 'ledger')} and "
+        f"{_rows(listed, 'suppression-list')} (a sending tool needs each address as it is); a spreadsheet "
+        "may read them as formulas, so import those files as text instead of opening them"
     )
     return [RunWarning("formula_like_address", message, {"ledger_rows": rows, "suppression_rows": listed})]
+
+
+def _rows(count: int, where: str) -> str:
+    return f"{count:,} {where} row{'' if count == 1 else 's'}"
