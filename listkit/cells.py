@@ -7,20 +7,25 @@ elementwise), after :func:`refuse_untextual_columns` has refused the columns tha
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
 from listkit.errors import InputError
+from listkit.schema import EPOCH
 
-__all__ = ["HEADER_LABEL", "header_label", "refuse_untextual_columns", "shown", "text_of", "text_series"]
+__all__ = [
+    "HEADER_LABEL", "between_times", "header_label", "refuse_untextual_columns", "shown", "text_of",
+    "text_series",
+]  # fmt: skip
 
 #: What a message calls a column whose header holds an ``@`` (the first row of a file without headers).
 HEADER_LABEL = "(a header that looks like an email address)"
 
 _SHOWN_CHARS = 40  # longer values are cut in messages (a cell may hold megabytes)
-# Dates polars can print: far outside the calendar, casting one to text makes polars panic.
-_PRINTABLE = (date(1, 1, 1), date(9999, 12, 31))
+# Times polars can print: far outside the calendar, casting one to text makes polars panic.
+_PRINTABLE = (datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC))
+_UNITS = {"ms": timedelta(milliseconds=1), "us": timedelta(microseconds=1), "ns": timedelta(microseconds=1)}
 
 
 def shown(value: str | None) -> str:
@@ -50,8 +55,7 @@ def text_of(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.String:
         return column
     if dtype == pl.Date or isinstance(dtype, pl.Datetime):
-        low, high = _printable(dtype)
-        return pl.when(column.to_physical().is_between(low, high)).then(column).cast(pl.String)
+        return between_times(column, dtype, *_PRINTABLE).cast(pl.String)
     return column.cast(pl.String)
 
 
@@ -67,11 +71,17 @@ def refuse_untextual_columns(file: str, headers: list[str], dtypes: list[pl.Data
             )
 
 
-def _printable(dtype: pl.DataType) -> tuple[int, int]:
-    """The printable dates as integers of a Date or Datetime column's physical unit (within Int64)."""
-    low, high = ((day - date(1970, 1, 1)).days for day in _PRINTABLE)
+def between_times(column: pl.Expr, dtype: pl.DataType, first: datetime, last: datetime) -> pl.Expr:
+    """A Date or Datetime ``column`` where its value lies from ``first`` to ``last`` (UTC), else null.
+
+    Compared as integers of the column's physical unit (clamped to Int64: ns columns end in 2262), so a
+    value far outside the calendar, which polars cannot convert, is never converted.
+    """
     if dtype == pl.Date:
-        return low, high
-    per_day = {"ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}[dtype.time_unit]
-    bound = (1 << 63) - 1
-    return max(low * per_day, -bound), min((high + 1) * per_day - 1, bound)
+        low, high = ((moment.date() - EPOCH.date()).days for moment in (first, last))
+    else:
+        unit = _UNITS[dtype.time_unit]
+        scale = 1000 if dtype.time_unit == "ns" else 1
+        bound = (1 << 63) - 1
+        low, high = (max(-bound, min(bound, (moment - EPOCH) // unit * scale)) for moment in (first, last))
+    return pl.when(column.to_physical().is_between(low, high)).then(column)

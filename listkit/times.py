@@ -12,8 +12,8 @@ from typing import NamedTuple
 
 import polars as pl
 
-from listkit.cells import shown
-from listkit.schema import EARLIEST_TIME, EPOCH, LATEST_TIME, TIMESTAMP
+from listkit.cells import between_times, shown
+from listkit.schema import EARLIEST_TIME, LATEST_TIME, TIMESTAMP
 
 __all__ = [
     "SPAN",
@@ -108,13 +108,11 @@ def read_times(
     Elementwise: it streams.
     """
     if isinstance(dtype, pl.Datetime):  # naive means UTC, zoned is converted
-        low, high = _span_in(dtype.time_unit)
-        safe = pl.when(column.to_physical().is_between(low, high)).then(column)
+        safe = between_times(column, dtype, EARLIEST_TIME, LATEST_TIME)
         zoned = safe.dt.replace_time_zone("UTC") if dtype.time_zone is None else safe
         return [], zoned.dt.convert_time_zone("UTC").cast(TIMESTAMP)
     if dtype == pl.Date:
-        low, high = ((moment.date() - EPOCH.date()).days for moment in (EARLIEST_TIME, LATEST_TIME))
-        safe = pl.when(column.to_physical().is_between(low, high)).then(column)
+        safe = between_times(column, dtype, EARLIEST_TIME, LATEST_TIME)
         return [], safe.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
     text = column if dtype == pl.String else column.cast(pl.String)
     if not spellings.chosen:
@@ -146,14 +144,6 @@ def time_problem(given: str | None, *, outside: bool) -> tuple[str, str]:
     if given is None or not given.strip():
         return "the value is empty", "every event needs a timestamp"
     return f"{shown(given)} is not a timestamp listkit understands", TIME_HINT
-
-
-def _span_in(unit: str) -> tuple[int, int]:
-    """The readable span as integers of a Datetime column's unit, within Int64 (ns columns end in 2262)."""
-    per_second = {"ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[unit]
-    bound = (1 << 63) - 1
-    low, high = (int((time - EPOCH).total_seconds()) * per_second for time in (EARLIEST_TIME, LATEST_TIME))
-    return max(low, -bound), min(high, bound)
 
 
 # Fixed spellings first: polars parses them about four times faster than ones with %.f or %z, and the
