@@ -27,6 +27,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from listkit.cells import shown
 from listkit.errors import ConfigError
 from listkit.schema import EARLIEST_TIME, LATEST_TIME
 
@@ -64,10 +65,10 @@ def _shown(value: Any) -> str:
         return "unset"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str):
+        return shown(value)  # quoted, shortened, never a subscriber's address given by mistake
     text = _time_text(value) if isinstance(value, datetime) else repr(value)
-    if "@" in text:  # a subscriber's address given by mistake is never printed
-        return "a text with an @ (not shown)"
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if "@" not in text and len(text) <= 60 else shown(text)
 
 
 @dataclass(frozen=True)
