@@ -133,21 +133,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from listkit.export import export
+    from listkit.changes import MANIFEST_FILE
+    from listkit.export import export, run_inputs
     from listkit.hashing import email_salt
     from listkit.outdir import output_lock
     from listkit.pipeline import run_files
 
     policy = policy_from_args(args)  # refused before the output folder is touched
     salt = email_salt() if args.hash_emails else None  # likewise: refused before the run, not after it
-    inputs = {
-        "subscribers": args.subscribers,
-        "events": args.events,
-        "feedback": args.feedback,
-        "previous": args.previous,
-        "config": args.config,
-        "dns_cache": policy.dns_cache if policy.check_dns else None,
-    }
+    inputs = run_inputs(
+        policy,
+        subscribers=args.subscribers,
+        events=args.events,
+        feedback=args.feedback,
+        previous=args.previous,
+        config=args.config,
+    )
     with output_lock(args.out, inputs=inputs):  # a second run on the same --out is refused before it reads
         result = run_files(
             args.subscribers,
@@ -170,7 +171,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"changes:     {args.out / 'changes.csv'}")
     if not args.no_report:
         print(f"report:      {args.out / 'report.html'}")
-    print(f"manifest:    {args.out / 'manifest.json'}")
+    print(f"manifest:    {args.out / MANIFEST_FILE}")
     return 0
 
 

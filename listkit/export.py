@@ -23,6 +23,7 @@ from listkit.changes import MANIFEST_FILE
 from listkit.formula import formula_safe
 from listkit.hashing import MANIFEST_KEY, hash_ledger
 from listkit.outdir import Staging, replacement
+from listkit.policy import Policy
 from listkit.result import RunResult
 
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -39,6 +40,29 @@ _PACKAGES = (
 def write_csv(frame: pl.DataFrame, path: Path) -> None:
     """Write ``frame`` as formula-safe UTF-8 CSV with ISO-8601 UTC timestamps."""
     formula_safe(frame).write_csv(path, datetime_format=_TIMESTAMP_FORMAT, float_precision=1)
+
+
+def run_inputs(
+    policy: Policy,
+    *,
+    subscribers: str | Path,
+    events: str | Path | None = None,
+    feedback: str | Path | None = None,
+    previous: str | Path | None = None,
+    config: str | Path | None = None,
+) -> dict[str, str | Path | None]:
+    """Every input a run reads, by role, as :func:`export` (and ``output_lock``) take them.
+
+    The DNS cache is one only when the policy looks MX records up; it is checked, never fingerprinted.
+    """
+    return {
+        "subscribers": subscribers,
+        "events": events,
+        "feedback": feedback,
+        "previous": previous,
+        "config": config,
+        "dns_cache": policy.dns_cache if policy.check_dns else None,
+    }
 
 
 def export(

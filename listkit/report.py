@@ -63,9 +63,10 @@ def notebook_result(
     chosen = (Policy.from_toml(config) if config else Policy()).with_options(options, source=sources)
     result = run_files(subscribers, events, policy=chosen)
     if out_dir:
-        from listkit.export import export
+        from listkit.export import export, run_inputs
 
-        export(result, out_dir, inputs={"subscribers": subscribers, "events": events}, report=False)
+        inputs = run_inputs(chosen, subscribers=subscribers, events=events, config=config)
+        export(result, out_dir, inputs=inputs, report=False)
     return result
 
 
