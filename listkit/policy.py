@@ -261,6 +261,20 @@ OPTIONS: tuple[Option, ...] = (
            low=0, high=2**32 - 1),
     _days("lapsing_after_days", 90, "a cluster whose median reader has not engaged for longer is lapsing or "
           "dormant rather than active"),
+    # Warm-up of a new IP or domain (listkit.warmup documents the schedule and its sources).
+    Option("warmup_days", "integer", 0, low=0, high=90,
+           meaning="days of the warm-up plan (warmup/day-01.csv...): the kept list, most engaged first, in "
+           "daily batches that grow from warmup_first_day by warmup_growth, each mailbox provider on its own "
+           "curve; kept rows that do not fit are mailed after it; 0: no plan; at most 90, twice Amazon SES's "
+           "45-day automatic warm-up and beyond SparkPost's 4 to 8 weeks"),
+    Option("warmup_first_day", "integer", 50, low=1, high=1_000_000,
+           meaning="addresses mailed on the first warm-up day, all mailbox providers together (SendGrid: no "
+           "more than 50 on a new IP's first day); each provider gets a part in proportion to its share of "
+           "the kept list, rounded up"),
+    Option("warmup_growth", "number", 2.0, low=1, high=10, above=True,
+           meaning="factor by which each provider's warm-up batch grows from one day to the next (SendGrid "
+           "doubles; its automated warm-up grows about 1.4 times a day); above 1, as a flat schedule warms "
+           "nothing up, and at most 10, beyond which a day is a burst"),
 )  # fmt: skip
 BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}
 
