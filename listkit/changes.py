@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from listkit.errors import InputError
+from listkit.layout import LEDGER_FILE, MANIFEST_FILE, PROFILE_FILE
 from listkit.segment_profiles import PROFILE_METRICS, check_profiles
 
 CHANGE_KINDS = ("new", "removed", "outcome", "segment")
@@ -29,10 +30,6 @@ CHANGE_COLUMNS = (
     "segment_after",
     "reasons_after",
 )
-LEDGER_FILE = "ledger.csv"
-#: The segment profile table of a run, at the top of its output folder (``segments/`` holds segments only).
-PROFILE_FILE = "segment_profiles.csv"
-MANIFEST_FILE = "manifest.json"
 _LEDGER_COLUMNS = ("email", "email_normalized", "outcome", "segment", "reasons")
 _HINT = "give --previous the output folder of an earlier listkit run"
 

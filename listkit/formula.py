@@ -1,8 +1,11 @@
 """The formula guard: no exported cell or header runs as a spreadsheet formula (promise 4).
 
 A text cell or header that begins with one of :data:`FORMULA_TRIGGERS` is written with a ``'``
-before it, whichever column it is in. The one exemption is a cell of an address column
-(:data:`EMAIL_COLUMNS`) that is a valid address as it stands: a sending tool must get the address
+before it, whichever column it is in. Two kinds of cell are exempt, because no spreadsheet runs
+them and altering them would corrupt data: a plain number or an ISO-8601 date, time or UTC offset
+with a sign (Mailchimp's ``GMTOFF`` of ``-5``, ``+44``, ``-3.5e2``, ``-05:00``; a spreadsheet reads
+them as the numbers they are), and a cell of an address column (:data:`EMAIL_COLUMNS`, or the
+columns the writer names) that is a valid address as it stands: a sending tool must get the address
 unaltered, so ``=1+1@example.com`` is kept (and the run warns, :func:`formula_like_addresses`),
 while ``=HYPERLINK(...)`` in the email column is not an address and is guarded like any other text.
 
@@ -14,6 +17,7 @@ The guard is reversible: text that already begins with ``'`` followed by a trigg
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import polars as pl
 
@@ -21,33 +25,44 @@ from listkit.addresses import check_addresses
 
 __all__ = ["EMAIL_COLUMNS", "FORMULA_TRIGGERS", "formula_like_addresses", "formula_safe", "unguard"]
 
-#: Characters that make a spreadsheet read a cell as a formula (OWASP's list for CSV injection).
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+#: Characters that make a spreadsheet read a cell as a formula: OWASP's list for CSV injection, and the
+#: NUL character that OWASP's ASVS (requirement 1.2.10) adds.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0")
 #: Columns holding addresses: a cell there that is a valid address as it stands is never altered.
 EMAIL_COLUMNS = ("email", "email_normalized", "suggestion")
 
-# Built by hand: "-" needs its backslash in both regex engines (Python's for names, polars' for cells).
-_TRIGGER_CLASS = "[" + "".join("\\" + c if c == "-" else c for c in FORMULA_TRIGGERS) + "]"
+# Built by hand, for both regex engines (Python's for names, polars' for cells): "-" needs its backslash,
+# NUL its escape.
+_TRIGGER_CLASS = "[" + "".join({"-": "\\-", "\0": "\\x00"}.get(c, c) for c in FORMULA_TRIGGERS) + "]"
 #: What the guard prefixes: a trigger, maybe after quotes that an earlier guard (or a person) put there.
 _GUARDED = f"^'*{_TRIGGER_CLASS}"
 #: What the guard produced: one quote more than :data:`_GUARDED` allows for.
 _UNGUARD = f"^'+{_TRIGGER_CLASS}"
 #: An address cannot begin with ``@`` or white space, so only these can be formula-like addresses.
 _ADDRESS_TRIGGERS = "^[=+-]"
+#: Signed cells that are data, not formulas: a number (decimal point or comma, exponent) or an ISO-8601
+#: date, date-time or UTC offset. Digits and separators only: no function name, reference or operator.
+_SIGNED_DATA = (
+    r"^[+-](?:(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?"
+    r"|\d{4,6}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?"
+    r"|\d{2}(?::?\d{2})?)$"
+)
 
 
-def formula_safe(frame: pl.DataFrame) -> pl.DataFrame:
+def formula_safe(frame: pl.DataFrame, *, address_columns: Sequence[str] = EMAIL_COLUMNS) -> pl.DataFrame:
     """Prefix ``'`` to every text cell and header that a spreadsheet could run as a formula.
 
-    Cells of :data:`EMAIL_COLUMNS` that are valid addresses as they stand are left as they are.
+    Signed numbers and ISO dates are data and left as they are; so are the cells of
+    ``address_columns`` (a sending tool's own header for the address, say) that are valid addresses
+    as they stand.
     """
     renamed = frame.rename({name: "'" + name for name in frame.columns if re.match(_GUARDED, name)})
     guarded = []
     for original, (name, dtype) in zip(frame.columns, renamed.schema.items(), strict=True):
         if dtype != pl.String:
             continue
-        risky = pl.col(name).str.contains(_GUARDED)
-        if original in EMAIL_COLUMNS:
+        risky = pl.col(name).str.contains(_GUARDED) & ~pl.col(name).str.contains(_SIGNED_DATA)
+        if original in address_columns:
             risky = risky & ~pl.col(name).is_in(_valid_as_written(renamed[name]).implode())
         guarded.append(pl.when(risky).then(pl.lit("'") + pl.col(name)).otherwise(pl.col(name)).alias(name))
     return renamed.with_columns(guarded)

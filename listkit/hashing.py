@@ -21,9 +21,9 @@ from pathlib import Path
 
 import polars as pl
 
-from listkit.changes import MANIFEST_FILE
 from listkit.errors import ConfigError
 from listkit.formula import EMAIL_COLUMNS
+from listkit.layout import MANIFEST_FILE
 from listkit.privacy import redact_expr
 
 __all__ = [

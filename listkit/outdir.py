@@ -31,8 +31,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from listkit.changes import MANIFEST_FILE
 from listkit.errors import OutputError
+from listkit.layout import MANIFEST_FILE
 
 _RUN = "run"  # the new run inside a workspace; the previous one after the exchange
 _ASIDE = "previous"  # the previous run inside a workspace, where the two-rename swap sets it aside

@@ -372,18 +372,35 @@ def _attach_segments(flagged: pl.DataFrame, kept: pl.Series, names: pl.Series) -
     return flagged.join(kept_rows, on="source_row", how="left").sort("source_row")
 
 
+#: The facts of a suppressed address that sending tools' suppression imports take (:mod:`listkit.presets`).
+SUPPRESSION_COLUMNS = (
+    "email", "reason", "suppressed_at", "unsubscribed_at", "complaint_at", "hard_bounce_at",
+    "bounce_status", "bounce_reason",
+)  # fmt: skip
+_SUPPRESSION_FACTS = (
+    "unsubscribed_at",
+    "complaint_at",
+    "hard_bounce_at",
+    "hard_bounce_status",
+    "hard_bounce_reason",
+)
+
+
 def _suppression(flagged: pl.DataFrame, features: pl.DataFrame, event_keys: pl.DataFrame) -> pl.DataFrame:
-    """Addresses never to mail again: suppressed list rows, and event-only addresses that must stop."""
+    """Addresses never to mail again: suppressed list rows, and event-only addresses that must stop.
+
+    Only addresses: a row whose text is not one (``invalid_syntax``) has nothing a sending tool could
+    suppress; it stays in the ledger, counted as ``suppression_not_addresses``. One row per address
+    (:data:`SUPPRESSION_COLUMNS`), sorted: its reasons, the earliest date of each opt-out, the earliest
+    of those (``suppressed_at``; empty when only the list's status said so), and the status and
+    listkit reason of its hard bounce.
+    """
     reasons = pl.col("reasons").str.split(";")
     listed = (
-        flagged.with_columns(
-            reason=reasons.list.eval(pl.element().filter(pl.element().is_in(SUPPRESSING_REASONS)))
-        )
+        flagged.filter(pl.col("email_normalized").is_not_null())
+        .with_columns(reason=reasons.list.eval(pl.element().filter(pl.element().is_in(SUPPRESSING_REASONS))))
         .filter(pl.col("reason").list.len() > 0)
-        .select(
-            email=pl.coalesce("email_normalized", pl.col("email").str.strip_chars()),
-            reason=pl.col("reason").list.join(";"),
-        )
+        .select("email_normalized", "reason", *_SUPPRESSION_FACTS)
     )
     on_list = flagged["mailbox_key"].drop_nulls().unique()
     from_events = (
@@ -397,13 +414,28 @@ def _suppression(flagged: pl.DataFrame, features: pl.DataFrame, event_keys: pl.D
         )
         .filter(pl.col("reason").list.len() > 0)
         .join(event_keys.select("mailbox_key", "email_normalized"), on="mailbox_key")
-        .select(email=pl.col("email_normalized"), reason=pl.col("reason").list.join(";"))
+        .select("email_normalized", "reason", *_SUPPRESSION_FACTS)
     )
+    bounce = pl.col("hard_bounce_status", "hard_bounce_reason").sort_by("hard_bounce_at", nulls_last=True)
     return (
         pl.concat([listed, from_events])
-        .filter(pl.col("email").is_not_null() & (pl.col("email") != ""))
-        .group_by("email")
-        .agg(pl.col("reason").str.split(";").explode().unique().sort().str.join(";"))
+        .filter(pl.col("email_normalized") != "")
+        .group_by(email="email_normalized")
+        .agg(
+            pl.col("reason").explode().unique().sort().str.join(";"),
+            pl.col("unsubscribed_at", "complaint_at", "hard_bounce_at").min(),
+            bounce.first(),
+        )
+        .select(
+            "email",
+            "reason",
+            suppressed_at=pl.min_horizontal("unsubscribed_at", "complaint_at", "hard_bounce_at"),
+            unsubscribed_at="unsubscribed_at",
+            complaint_at="complaint_at",
+            hard_bounce_at="hard_bounce_at",
+            bounce_status="hard_bounce_status",
+            bounce_reason="hard_bounce_reason",
+        )
         .sort("email")
     )
 

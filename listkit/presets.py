@@ -14,14 +14,18 @@ Choices the documentation leaves open, made the safe way:
   field or attribute, or a key of the member's JSON data), because the list an upload goes into is
   chosen once per upload, not per row.
 * A pass-through column is renamed only where the tool forbids its name, or where it would clash
-  with one of the tool's own (reserved or standard) fields or with a header the preset writes: the
-  tool then never reads the analyst's column into one of its typed fields unasked (an address must
-  follow Mailchimp's address format, SendGrid's ``phone_number`` is an identifier...). Renaming is
-  deterministic: the tool's spelling, then `` 2``, ``_2``, ``_3``... until the name is free, compared
-  case-insensitively where the tool compares so. A Mailchimp ``TAGS`` column (Mailchimp's export)
-  is not renamed but merged: the segment tag is added to its tags.
+  with a header the preset writes or with a field the tool fills itself or identifies contacts by
+  (an address column, SendGrid's ``created_at``). A column named like one of the tool's standard
+  fields (Mailchimp's ``Phone Number`` and ``Address`` in its own export, SendGrid's ``city``,
+  Klaviyo's ``Zip Code``) keeps its name and so maps straight into that field, as the analyst
+  expects of a re-import. Renaming is deterministic: the tool's spelling, then `` 2``, ``_2``,
+  ``_3``... until the name is free, compared case-insensitively where the tool compares so. A
+  Mailchimp ``TAGS`` column (Mailchimp's export) is not renamed but merged: the segment tag is
+  added to its tags.
 * Scores are numbers with one decimal (what the writer writes elsewhere); dates are formatted as
   the tool reads them; an unknown value is an empty cell (or JSON ``null``).
+* A documented cap on the rows of one file (SES: 100,000 suppressed addresses per file) becomes the
+  table's ``max_rows``: the writer splits the file into parts no larger.
 * Suppression files hold only valid addresses, one row per address per file, in the input order;
   a reason code a tool has no word for (``no_mx`` one day) is handled as a bounce, the most
   suppressing reading every tool has.
@@ -80,6 +84,7 @@ class ImportTable:
     address_column: str  # header of the address column (the writer exempts valid addresses there
     # from its spreadsheet-formula guard)
     header: bool = True  # False where the tool's file must have no header line
+    max_rows: int | None = None  # the tool's documented cap on the rows of one file (the writer splits)
 
 
 @dataclass(frozen=True)
@@ -91,9 +96,9 @@ class NameRule:
     non-ASCII characters count as forbidden; ``upper`` upper-cases it; each run of ``forbidden``
     characters (a regex character class) becomes one ``_``, and ``_`` at either end is removed; an
     empty result is ``fallback``; a name whose first character does not match ``first`` gets
-    ``lead`` in front. ``casefold``: the tool compares names case-insensitively. ``reserved``: the
-    names of the tool's own fields, never given to a pass-through column. ``separator`` goes
-    between a name and its counter when two names would collide.
+    ``lead`` in front. ``casefold``: the tool compares names case-insensitively. ``reserved``: names
+    never given to a pass-through column (fields the tool fills itself or identifies contacts by).
+    ``separator`` goes between a name and its counter when two names would collide.
     """
 
     forbidden: str | None = None
@@ -153,7 +158,8 @@ class SegmentPreset:
     pass-through columns), and, without a bag, the pass-through columns as columns. Dates in columns
     follow ``date_format`` (strftime); dates in the bag are ISO 8601 UTC. ``names`` spells the
     pass-through names (column headers, or keys of the bag). ``segment_note`` says how the segment
-    is carried and why; ``limits`` the tool's documented caps on one file.
+    is carried and why; ``limits`` the tool's documented caps on one file, ``max_rows`` the cap on
+    its rows, if it has one.
     """
 
     tool: str
@@ -169,6 +175,7 @@ class SegmentPreset:
     names: NameRule = NameRule()
     segment_note: str = ""
     limits: str = ""
+    max_rows: int | None = None
 
     def headers(self) -> tuple[str, ...]:
         """The headers the preset writes itself (pass-through columns excluded)."""
@@ -214,48 +221,39 @@ class SuppressionFile:
 
 @dataclass(frozen=True)
 class SuppressionPreset:
-    """How one tool imports addresses it must never mail; ``valid_only`` drops invalid addresses."""
+    """How one tool imports addresses it must never mail (valid addresses only, in every preset)."""
 
     tool: str
     docs: tuple[str, ...]
     files: tuple[SuppressionFile, ...]
-    valid_only: bool = True
     limits: str = ""
+    max_rows: int | None = None
 
 
-# Mailchimp compares field labels case-insensitively in our reading; its standard fields (those a new
-# audience has) are reserved so a pass-through column never lands in a typed field (Address, Phone
-# Number and Birthday need Mailchimp's own formats).
-_MAILCHIMP_NAMES = NameRule(
-    reserved=("Email Address", "Email", "First Name", "Last Name", "Address", "Phone Number", "Birthday",
-              "Company", "Tags"),
-)  # fmt: skip
+# Mailchimp compares field labels case-insensitively in our reading. Its standard fields (Address, Phone
+# Number, Birthday, Company) keep their names: its own export writes them so, in its own formats.
+_MAILCHIMP_NAMES = NameRule(reserved=("Email Address", "Email", "Tags"))
 # SendGrid: "alphanumeric characters (A-Z and 0-9) and underscores", beginning "with letters A-Z or
-# underscores"; names "must be case-insensitively unique" and cannot "collide with any Reserved Field".
+# underscores"; names "must be case-insensitively unique" and cannot "collide with any Reserved Field":
+# a column named like a reserved field it may import (city, country, phone_number...) maps into it; the
+# identifiers and the fields SendGrid populates itself are never written from a pass-through column.
 _SENDGRID_NAMES = NameRule(
     forbidden=r"[^A-Za-z0-9_]", ascii_only=True, first=r"[A-Za-z_]", lead="_", separator="_",
     reserved=(
-        "email", "first_name", "last_name", "alternate_emails", "address_line_1", "address_line_2", "city",
-        "state_province_region", "postal_code", "country", "phone_number", "whatsapp", "line", "facebook",
-        "unique_name", "external_id", "anonymous_id", "phone_number_id",
-        # populated by SendGrid itself
+        "email", "alternate_emails", "unique_name", "external_id", "anonymous_id", "phone_number_id",
         "lists", "created_at", "updated_at", "last_emailed", "last_clicked", "last_opened",
     ),
 )  # fmt: skip
-# Klaviyo: "$" names are its special properties; the rest is free text. Its own profile properties (as
-# its CSV upload names them) are reserved: a column named like one maps straight into it.
-_KLAVIYO_NAMES = NameRule(
-    drop_leading="$",
-    reserved=("Email", "Email Address", "Phone Number", "First Name", "Last Name", "Organization", "Title",
-              "Address", "Address 2", "City", "Region", "Country", "Zip Code", "Latitude", "Longitude",
-              "Timezone", "Source", "External ID", "Locale", "Image"),
-)  # fmt: skip
-# Brevo: attribute names are upper case ("passed in capital letter"), letters, digits and "_"; its
-# identifier and default attributes are reserved.
+# Klaviyo: "$" names are its special properties; the rest is free text. A column named like one of its
+# profile properties (as its CSV upload names them: Zip Code, City, Organization...) maps into it; only
+# the address headers are never a pass-through column's.
+_KLAVIYO_NAMES = NameRule(drop_leading="$", reserved=("Email", "Email Address"))
+# Brevo: attribute names are upper case ("passed in capital letter"), letters, digits and "_"; the
+# identifiers other than the address (SMS, WHATSAPP...) are attributes a column may fill; EMAIL may not.
 _BREVO_NAMES = NameRule(
     forbidden=r"[^A-Z0-9_]", ascii_only=True, upper=True, first=r"[A-Z]", lead="ATTR_", fallback="FIELD",
     separator="_",
-    reserved=("EMAIL", "SMS", "WHATSAPP", "LANDLINE_NUMBER", "EXT_ID", "FIRSTNAME", "LASTNAME"),
+    reserved=("EMAIL",),
 )  # fmt: skip
 # Keys of a JSON object (Mailgun's member vars, SES's attributesData): any text, compared exactly.
 _JSON_KEYS = NameRule(separator="_", casefold=False)
@@ -308,6 +306,7 @@ SEGMENT_PRESETS: Mapping[str, SegmentPreset] = MappingProxyType({
         segment_note="the custom text field listkit_segment: the list is chosen once per upload, and "
         "segments can be built on a custom field",
         limits="1,000,000 contacts or 5 GB per upload; 500 custom fields",
+        max_rows=1_000_000,
     ),
     # List upload: the first column's header is "Email" (or "Email Address"/"Phone Number"); Klaviyo
     # property names ("First Name", "Last Name") map automatically, other headers become custom
@@ -391,6 +390,7 @@ SEGMENT_PRESETS: Mapping[str, SegmentPreset] = MappingProxyType({
         segment_note="the key segment in attributesData: topics must be defined on the contact list "
         "first (20 at most), attributes need nothing",
         limits="1,000,000 contacts per import job",
+        max_rows=1_000_000,
     ),
 })  # fmt: skip
 
@@ -400,7 +400,7 @@ _RFC2822 = "%a, %d %b %Y %H:%M:%S +0000"  # Mailgun's date format: 'Thu, 13 Oct 
 SUPPRESSION_PRESETS: Mapping[str, SuppressionPreset] = MappingProxyType({
     # Today's suppression list, with the earliest date (the writer formats it).
     "generic": SuppressionPreset(
-        tool="listkit", docs=(), valid_only=False,
+        tool="listkit", docs=(),
         files=(SuppressionFile("", "all", (
             _EMAIL, Column("reason", "reason"), Column("suppressed_at", "suppressed_at"))),),
     ),
@@ -445,6 +445,7 @@ SUPPRESSION_PRESETS: Mapping[str, SuppressionPreset] = MappingProxyType({
         files=(SuppressionFile("", "all", (Column("emailAddress", "email"), Column("reason", "ses_reason")),
                                header=False),),
         limits="100,000 addresses per S3 object",
+        max_rows=100_000,
     ),
     # Global unsubscribes (POST /v3/asm/suppressions/global takes recipient_emails): the one SendGrid
     # suppression list that can be added to (bounces and spam reports can only be read or deleted).
@@ -532,7 +533,7 @@ def segment_table(rows: pl.DataFrame, preset: str, *, passthrough: Sequence[str]
     else:
         headers = rule.unique(others, taken=spec.headers())
         exprs += [pl.col(name).alias(header) for name, header in zip(others, headers, strict=True)]
-    return ImportTable("", rows.select(exprs), spec.address)
+    return ImportTable("", rows.select(exprs), spec.address, max_rows=spec.max_rows)
 
 
 def suppression_tables(suppression: pl.DataFrame, preset: str) -> list[ImportTable]:
@@ -548,13 +549,13 @@ def suppression_tables(suppression: pl.DataFrame, preset: str) -> list[ImportTab
         source for file in spec.files for column in file.columns for source in _sources(column)
     }
     _require(suppression, sorted(needed), "suppression")
-    rows = _valid_only(suppression) if spec.valid_only else suppression
+    rows = _valid_only(suppression)
     tables = []
     for file in spec.files:
         chosen = rows.filter(_ROWS[file.rows]()) if file.rows != "all" else rows
         frame = chosen.select([_suppression_cell(column) for column in file.columns])
         address = next(column.header for column in file.columns if column.value == "email")
-        tables.append(ImportTable(file.kind, frame, address, file.header))
+        tables.append(ImportTable(file.kind, frame, address, file.header, max_rows=spec.max_rows))
     return tables
 
 

@@ -21,53 +21,12 @@ from typing import Any
 import polars as pl
 from matplotlib.figure import Figure
 
-from listkit.errors import ConfigError, OutputError
-from listkit.pipeline import run_files
-from listkit.policy import Policy
+from listkit.errors import OutputError
 from listkit.reasons import BY_CODE, pruning_reasons
 from listkit.result import RunResult
 
 _NOTEBOOK = "list_health.ipynb"
 _COLOURS = {"keep": "#2a9d8f", "prune": "#e76f51", "bar": "#457b9d", "warn": "#e9c46a"}
-
-
-def notebook_result(
-    *,
-    run_dir: str | None = None,
-    subscribers: str | None = None,
-    events: str | None = None,
-    out_dir: str | None = None,
-    as_of: str | None = None,
-    config: str | None = None,
-    policy: dict[str, Any] | None = None,
-) -> RunResult:
-    """The notebook's one entry point: load the run the CLI stored, or run (and export) the files given.
-
-    ``config`` is a policy TOML file and ``policy`` a dict of options overriding it (for instance
-    ``{"sunset_days": 180}`` passed with ``papermill -y``), checked like the CLI's flags: an error
-    names the notebook parameter.
-    """
-    if run_dir:
-        return RunResult.load(run_dir)
-    if not subscribers:
-        raise OutputError("the notebook needs either run_dir or subscribers (and events) as parameters")
-    if policy is not None and not isinstance(policy, dict):
-        raise ConfigError(
-            f"notebook parameter policy must be a mapping of option names to values, such as "
-            f'{{"sunset_days": 180}}, not {type(policy).__name__}.'
-        )
-    options = dict(policy or {})
-    sources = dict.fromkeys(options, "notebook parameter policy")
-    if as_of is not None:
-        options["as_of"], sources["as_of"] = as_of, "notebook parameter as_of"
-    chosen = (Policy.from_toml(config) if config else Policy()).with_options(options, source=sources)
-    result = run_files(subscribers, events, policy=chosen)
-    if out_dir:
-        from listkit.export import export, run_inputs
-
-        inputs = run_inputs(chosen, subscribers=subscribers, events=events, config=config)
-        export(result, out_dir, inputs=inputs, report=False)
-    return result
 
 
 def headline(result: RunResult) -> str:
@@ -244,27 +203,26 @@ def notebook_path() -> Path:
     raise OutputError(f"the report notebook {_NOTEBOOK} is missing from the installation; reinstall listkit")
 
 
-def render_report(result: RunResult, html_path: Path, *, scratch_dir: Path | None = None) -> None:
-    """Execute the report notebook on ``result`` with papermill and write it as HTML without code.
+def render_report(run_dir: Path, html_path: Path, *, scratch_dir: Path | None = None) -> None:
+    """Execute the report notebook on a stored run (:data:`listkit.layout.RUN_DIR` of a written
+    output, :meth:`RunResult.save`) with papermill and write it as HTML without code.
 
-    The temporary files (the stored run, the executed notebook, the kernel's connection file) live in a
-    folder inside ``scratch_dir`` (default: the system's temporary folder) removed afterwards; export
-    passes its private staging space, so even a killed run's files are removed by the next run.
+    The temporary files (the executed notebook, the kernel's connection file) live in a folder inside
+    ``scratch_dir`` (default: the system's temporary folder) removed afterwards; export passes its
+    private staging space, so even a killed run's files are removed by the next run.
     """
     import nbformat
     import papermill
     from nbconvert import HTMLExporter
 
     with tempfile.TemporaryDirectory(prefix="listkit-report-", dir=scratch_dir) as scratch:
-        run_dir = Path(scratch) / "run"
-        result.save(run_dir)
         executed = Path(scratch) / "executed.ipynb"
         with _kernel_environment(Path(scratch)):
             try:
                 papermill.execute_notebook(
                     str(notebook_path()),
                     str(executed),
-                    parameters={"run_dir": str(run_dir)},
+                    parameters={"run_dir": str(Path(run_dir).resolve())},
                     kernel_name="python3",
                     progress_bar=False,
                     cwd=scratch,

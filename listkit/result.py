@@ -18,8 +18,9 @@ import polars as pl
 
 from listkit.changes import change_counts
 from listkit.diagnostics import RunWarning
+from listkit.layout import RUN_FILES
 from listkit.policy import Policy
-from listkit.reasons import FUNNEL, REASON_CODES, REASONS, pruning_reasons
+from listkit.reasons import FUNNEL, REASON_CODES, REASONS, SUPPRESSING_REASONS, pruning_reasons
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,14 @@ class RunResult:
     changes: pl.DataFrame | None = None
     warnings: tuple[RunWarning, ...] = ()
 
-    def segments(self) -> dict[str, pl.DataFrame]:
-        """Kept rows per segment, in the shape sending tools import (``email`` is the normalised address)."""
-        kept = self.ledger.filter(pl.col("outcome") == "keep")
-        columns = [
+    def mailable(self) -> pl.DataFrame:
+        """The kept rows in listkit's generic import shape, by ``source_row`` (its first column).
+
+        ``email`` is the normalised address; then the merge fields, ``segment``, ``score`` and the
+        pass-through columns. :mod:`listkit.presets` turns this shape into each sending tool's.
+        """
+        return self.ledger.filter(pl.col("outcome") == "keep").select(
+            "source_row",
             pl.col("email_normalized").alias("email"),
             "first_name",
             "last_name",
@@ -63,8 +68,16 @@ class RunResult:
             "segment",
             "score",
             *self.passthrough,
-        ]
-        by_segment = kept.select(columns).partition_by("segment", as_dict=True, maintain_order=True)
+        )
+
+    def segments(self) -> dict[str, pl.DataFrame]:
+        """Kept rows per segment in the generic import shape (:meth:`mailable`), each sorted by ``email``."""
+        by_segment = (
+            self.mailable()
+            .drop("source_row")
+            .sort("email", "segment")
+            .partition_by("segment", as_dict=True, maintain_order=True)
+        )
         return {name: by_segment[(name,)] for (name,) in sorted(by_segment)}
 
     def summary(self) -> dict[str, Any]:
@@ -92,6 +105,16 @@ class RunResult:
             "reason": by_reason,
             "segment": dict(segments.iter_rows()),
             "suppression_rows": self.suppression.height,
+            # Rows that must not be mailed whose text is no address: no suppression file can hold them.
+            "suppression_not_addresses": int(
+                ledger.filter(
+                    pl.col("email_normalized").is_null()
+                    & pl.col("reasons")
+                    .str.split(";")
+                    .list.eval(pl.element().is_in(SUPPRESSING_REASONS))
+                    .list.any()
+                ).height
+            ),
             "events": self.event_stats,
             "changes": change_counts(self.changes) if self.changes is not None else None,
         }
@@ -113,16 +136,25 @@ class RunResult:
         counts = self.ledger.select(**{name: expr for name, expr in steps}).row(0)
         return [(name, int(count)) for (name, _), count in zip(steps, counts, strict=True)]
 
-    def save(self, folder: str | Path) -> None:
-        """Store the result in ``folder`` (Parquet and JSON) for :meth:`load`; the report uses it."""
+    def save(self, folder: str | Path, *, prefix: str = "") -> dict[str, int | None]:
+        """Store the result in ``folder`` (:data:`listkit.layout.RUN_FILES`) for :meth:`load`.
+
+        Returns the rows of each file written (``None`` for the JSON), by ``prefix`` + its name.
+        """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self.ledger.write_parquet(folder / "ledger.parquet")
-        self.suppression.write_parquet(folder / "suppression.parquet")
-        self.compliance.write_parquet(folder / "compliance.parquet")
-        self.segment_profiles.write_parquet(folder / "segment_profiles.parquet")
-        if self.changes is not None:
-            self.changes.write_parquet(folder / "changes.parquet")
+        frames = {
+            "ledger": self.ledger,
+            "suppression": self.suppression,
+            "compliance": self.compliance,
+            "segment_profiles": self.segment_profiles,
+            "changes": self.changes,
+        }
+        written: dict[str, int | None] = {}
+        for role, frame in frames.items():
+            if frame is not None:
+                frame.write_parquet(folder / RUN_FILES[role])
+                written[prefix + RUN_FILES[role]] = frame.height
         meta = {
             "policy": self.policy.to_dict(),
             "as_of": self.as_of.isoformat(),
@@ -130,25 +162,26 @@ class RunResult:
             "event_stats": self.event_stats,
             "warnings": [warning.to_dict() for warning in self.warnings],
         }
-        (folder / "result.json").write_text(json.dumps(meta), encoding="utf-8")
+        (folder / RUN_FILES["meta"]).write_text(json.dumps(meta), encoding="utf-8")
+        written[prefix + RUN_FILES["meta"]] = None
+        return written
 
     @classmethod
     def load(cls, folder: str | Path) -> RunResult:
         """Read a result stored by :meth:`save`."""
         folder = Path(folder)
-        meta = json.loads((folder / "result.json").read_text(encoding="utf-8"))
+        meta = json.loads((folder / RUN_FILES["meta"]).read_text(encoding="utf-8"))
+        changes = folder / RUN_FILES["changes"]
         return cls(
-            ledger=pl.read_parquet(folder / "ledger.parquet"),
-            suppression=pl.read_parquet(folder / "suppression.parquet"),
-            compliance=pl.read_parquet(folder / "compliance.parquet"),
+            ledger=pl.read_parquet(folder / RUN_FILES["ledger"]),
+            suppression=pl.read_parquet(folder / RUN_FILES["suppression"]),
+            compliance=pl.read_parquet(folder / RUN_FILES["compliance"]),
             policy=Policy(**meta["policy"]),  # whole: an unset option stays unset
             as_of=datetime.fromisoformat(meta["as_of"]),
             passthrough=tuple(meta["passthrough"]),
             event_stats=meta["event_stats"],
-            segment_profiles=pl.read_parquet(folder / "segment_profiles.parquet"),
-            changes=pl.read_parquet(folder / "changes.parquet")
-            if (folder / "changes.parquet").exists()
-            else None,
+            segment_profiles=pl.read_parquet(folder / RUN_FILES["segment_profiles"]),
+            changes=pl.read_parquet(changes) if changes.exists() else None,
             warnings=tuple(RunWarning(**warning) for warning in meta.get("warnings", [])),
         )
 

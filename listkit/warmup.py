@@ -66,7 +66,7 @@ import polars as pl
 from listkit.policy import Policy
 from listkit.providers import GROUPS, group_of
 
-__all__ = ["PLAN_SCHEMA", "SCHEDULE_SCHEMA", "warmup_plan", "warmup_schedule"]
+__all__ = ["PLAN_SCHEMA", "SCHEDULE_SCHEMA", "warmup_plan", "warmup_schedule", "warmup_tables"]
 
 #: One row per planned kept ledger row.
 PLAN_SCHEMA = pl.Schema({"source_row": pl.UInt32, "day": pl.UInt16, "provider": pl.String})
@@ -87,7 +87,7 @@ def warmup_plan(ledger: pl.DataFrame, policy: Policy) -> pl.DataFrame:
     first (score descending, no score last, then ``email_normalized`` and ``source_row``); empty when
     ``warmup_days`` is 0 or nothing is kept. The module docstring gives the schedule.
     """
-    planned, _ = _plan(ledger, policy)
+    planned, _ = warmup_tables(ledger, policy)
     return planned
 
 
@@ -100,12 +100,12 @@ def warmup_schedule(ledger: pl.DataFrame, policy: Policy) -> pl.DataFrame:
     after ``warmup_days`` days come last, one row per provider with a null ``day`` and ``planned``.
     Empty when ``warmup_days`` is 0 or nothing is kept.
     """
-    _, schedule = _plan(ledger, policy)
+    _, schedule = warmup_tables(ledger, policy)
     return schedule
 
 
-def _plan(ledger: pl.DataFrame, policy: Policy) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(plan, schedule) of :func:`warmup_plan` and :func:`warmup_schedule`."""
+def warmup_tables(ledger: pl.DataFrame, policy: Policy) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(plan, schedule): :func:`warmup_plan` and :func:`warmup_schedule` from one computation."""
     empty = PLAN_SCHEMA.to_frame(), SCHEDULE_SCHEMA.to_frame()
     if policy.warmup_days == 0:
         return empty

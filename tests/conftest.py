@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import date, datetime, time
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,30 @@ SAMPLE = ROOT / "data" / "sample"
 def run_cli(*args: str | Path) -> int:
     """Run the ``listkit`` command in-process; returns its exit status."""
     return main([str(a) for a in args])
+
+
+#: What makes a spreadsheet read a cell as a formula (OWASP's CSV-injection list, and NUL from its ASVS).
+SPREADSHEET_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0")
+
+
+def runs_as_formula(cell: str) -> bool:
+    """Whether a spreadsheet would evaluate ``cell`` as a formula: it begins with a trigger and is not
+    a signed number (``-5``, ``+44``, ``-3,5``, ``-1e5``) or a signed ISO date, time or UTC offset.
+
+    Written apart from listkit's own regular expressions, as the oracle of the formula-guard tests.
+    """
+    if not cell.startswith(SPREADSHEET_TRIGGERS):
+        return False
+    if cell[0] in "+-" and set(cell) <= set("0123456789+-.,eE:TZ"):
+        unsigned = cell[1:]
+        readings = (float, date.fromisoformat, datetime.fromisoformat, time.fromisoformat)
+        for reading, text in zip(readings, [cell.replace(",", "."), *[unsigned] * 3], strict=True):
+            try:
+                reading(text)
+            except ValueError:
+                continue
+            return False
+    return True
 
 
 def tree_digest(folder: Path, *, skip: tuple[str, ...] = ()) -> dict[str, str]:

@@ -65,9 +65,12 @@ def whole_run(out: Path) -> tuple[dict[str, str] | None, str | None]:
     if present != listed | folders:
         return None, f"unlisted {sorted(present - listed - folders)}, missing {sorted(listed - present)}"
     changed = [
-        n for n, digest in files.items() if hashlib.sha256((out / n).read_bytes()).hexdigest() != digest
+        n
+        for n, entry in files.items()
+        if hashlib.sha256((out / n).read_bytes()).hexdigest() != entry["sha256"]
     ]
-    return (None, f"sha256 differs: {changed}") if changed else (files, None)
+    digests = {name: entry["sha256"] for name, entry in files.items()}
+    return (None, f"sha256 differs: {changed}") if changed else (digests, None)
 
 
 def sha256(path: Path) -> str:

@@ -10,13 +10,13 @@ import pytest
 
 from listkit.changes import (
     CHANGE_COLUMNS,
-    PROFILE_FILE,
     by_address,
     change_counts,
     changes,
     load_previous,
 )
 from listkit.errors import InputError
+from listkit.layout import PROFILE_FILE
 
 #: An earlier run's ledger: Ann kept twice over (the second row a duplicate), an invalid row, ...
 BEFORE = pl.DataFrame(

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import SAMPLE, run_cli, tree_digest
+from conftest import SAMPLE, run_cli, runs_as_formula, tree_digest
 from dns_server import free_port
 
 import listkit
-from listkit.formula import FORMULA_TRIGGERS
 
 OUTPUTS = ("ledger.csv", "suppression.csv", "manifest.json", "report.html")
 
@@ -83,8 +82,15 @@ def test_suppression_and_manifest_are_complete(sample_run):
     assert manifest["policy"]["sunset_days"] == 365
     assert manifest["as_of"].startswith("20")
     assert "polars" in manifest["package_versions"]
-    for name, digest in manifest["files"].items():
-        assert tree_digest(sample_run)[name] == digest
+    digests = tree_digest(sample_run)
+    for name, entry in manifest["files"].items():
+        assert digests[name] == entry["sha256"], name
+    for name in ("ledger.csv", "run/ledger.parquet"):
+        assert manifest["files"][name]["rows"] == ledger.height
+    kept = sum(manifest["files"][name]["rows"] for name in manifest["files"] if name.startswith("segments/"))
+    assert kept == manifest["counts"]["outcome"]["keep"]
+    assert manifest["files"]["suppression.csv"]["rows"] == manifest["counts"]["suppression_rows"]
+    assert manifest["files"]["report.html"]["rows"] is None
 
 
 def test_report_has_counts_and_plots(sample_run):
@@ -174,8 +180,7 @@ def test_exported_cells_cannot_run_as_formulas(tmp_path):
         for name in frame.columns:
             if name in ("email", "email_normalized"):
                 continue
-            cells = frame[name].drop_nulls()
-            assert not any(cells.str.starts_with(t).any() for t in FORMULA_TRIGGERS), (path.name, name)
+            assert not any(runs_as_formula(cell) for cell in frame[name].drop_nulls()), (path.name, name)
     ledger = read_csv(out / "ledger.csv")
     assert ledger["email"].to_list() == ["=1+1@example.com", "ann@example.com"], (
         "the email column is never altered"

@@ -55,8 +55,12 @@ def test_the_hashed_ledger_holds_no_address_and_the_rest_keeps_them(tmp_path, sa
     # Evidence such as "role address info@x" keeps its meaning without the address.
     role = after.filter(pl.col("reasons").str.contains("role_account"))["evidence"]
     assert role.len() and role.str.contains("role address (address)", literal=True).all()
+    # The stored run's ledger is the hashed one too.
+    stored = pl.read_parquet(hashed / "run" / "ledger.parquet")
+    assert stored["email"].to_list() == after["email"].to_list()
+    assert stored["email_normalized"].to_list() == after["email_normalized"].to_list()
     # What a sending tool imports keeps the real addresses: every other file is the plain run's.
-    skip = ("ledger.csv", "manifest.json")
+    skip = ("ledger.csv", "manifest.json", "run/ledger.parquet")
     assert tree_digest(hashed, skip=skip) == tree_digest(plain, skip=skip)
     manifest = json.loads((hashed / "manifest.json").read_text())
     assert manifest["ledger_hashed"] is True and SALT not in json.dumps(manifest)

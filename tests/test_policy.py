@@ -21,10 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_segments import AS_OF, personas
 
-from listkit import report
-from listkit.changes import PROFILE_FILE, load_previous
+from listkit import notebook
+from listkit.changes import load_previous
 from listkit.cli import build_parser, policy_from_args
 from listkit.errors import ConfigError, InputError
+from listkit.layout import PROFILE_FILE
 from listkit.policy import BY_NAME, MAX_SEGMENTS, OPTIONS, Policy, check_options, parse_as_of, render_toml
 from listkit.schema import EARLIEST_TIME, LATEST_TIME
 from listkit.segment_profiles import PROFILE_METRICS, PROFILE_RANGES, match_previous
@@ -105,18 +106,18 @@ def test_a_hostile_flag_is_refused_with_one_line_and_nothing_written(
 )
 def test_a_hostile_notebook_parameter_is_refused_with_one_line(name, toml, value, flags):
     with pytest.raises(ConfigError) as caught:
-        report.notebook_result(subscribers=str(SUBSCRIBERS), policy={name: value})
+        notebook.notebook_result(subscribers=str(SUBSCRIBERS), policy={name: value})
     message = one_line(str(caught.value))
     assert message.startswith(f"notebook parameter policy: policy option {name} must be ")
 
 
 def test_the_notebook_as_of_and_policy_parameters_are_named_and_checked():
     with pytest.raises(ConfigError, match=r"^notebook parameter as_of: policy option as_of must be"):
-        report.notebook_result(subscribers=str(SUBSCRIBERS), as_of=TOO_EARLY)
+        notebook.notebook_result(subscribers=str(SUBSCRIBERS), as_of=TOO_EARLY)
     with pytest.raises(ConfigError, match="notebook parameter policy must be a mapping"):
-        report.notebook_result(subscribers=str(SUBSCRIBERS), policy=[("sunset_days", 10)])
+        notebook.notebook_result(subscribers=str(SUBSCRIBERS), policy=[("sunset_days", 10)])
     with pytest.raises(ConfigError, match="notebook parameter policy: unknown policy option 'sunset_day'"):
-        report.notebook_result(subscribers=str(SUBSCRIBERS), policy={"sunset_day": 10})
+        notebook.notebook_result(subscribers=str(SUBSCRIBERS), policy={"sunset_day": 10})
 
 
 def test_python_values_are_checked_as_strictly_as_toml():

@@ -24,6 +24,8 @@ from listkit.privacy import MASK, redact, redact_expr, redact_labels
 
 MARKER = re.compile(r"[^\s\"'<>]*@marker\.example|leak-\w+")
 ALLOWED_TO_HOLD_ADDRESSES = {"ledger.csv", "suppression.csv", "changes.csv"}
+#: Folders of files for the sending tool, and the stored run (the ledger's data, for the report to read).
+FOLDERS_HOLDING_ADDRESSES = {"segments", "suppression", "warmup", "run"}
 
 
 def leaks(text: str) -> list[str]:
@@ -87,8 +89,14 @@ def said(capsys, out: Path | None) -> str:
     captured = capsys.readouterr()
     texts = [captured.out, captured.err]
     if out is not None and out.exists():
-        files = [p for p in out.rglob("*") if p.is_file() and p.parent.name != "segments"]
-        texts += [p.read_text(encoding="utf-8") for p in files if p.name not in ALLOWED_TO_HOLD_ADDRESSES]
+        files = [
+            p
+            for p in out.rglob("*")
+            if p.is_file()
+            and p.relative_to(out).parts[0] not in FOLDERS_HOLDING_ADDRESSES
+            and p.name not in ALLOWED_TO_HOLD_ADDRESSES
+        ]
+        texts += [p.read_text(encoding="utf-8") for p in files]
     return "\n".join(texts)
 
 

@@ -54,7 +54,7 @@ def test_opt_outs_after_as_of_are_honoured():
     ]
     assert outcome(result, "ana@example.com")["evidence"] == "unsubscribed: unsubscribe event on 2026-07-02"
     assert outcome(result, "dee@example.com")["human_opens"] == 6
-    suppressed = dict(result.suppression.iter_rows())
+    suppressed = dict(result.suppression.select("email", "reason").iter_rows())
     assert suppressed == {
         "ana@example.com": "unsubscribed",
         "bo@example.com": "complaint",
