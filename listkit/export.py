@@ -183,7 +183,7 @@ def _write_all(
     stored = result if email_salt is None else dataclasses.replace(result, ledger=ledger)
     written.update(stored.save(folder / RUN_DIR, prefix=f"{RUN_DIR}/"))
     if report:
-        from listkit.report import render_report  # papermill is slow to import; only when needed
+        from listkit.render import render_report  # papermill is slow to import; only when needed
 
         render_report(folder / RUN_DIR, folder / REPORT_FILE, scratch_dir=staging.scratch)
         written[REPORT_FILE] = None

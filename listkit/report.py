@@ -1,31 +1,20 @@
-"""The report: tables and figures for ``notebooks/list_health.ipynb``, and rendering it to HTML.
+"""The report's content: tables and figures for ``notebooks/list_health.ipynb``.
 
 Every figure function returns a matplotlib ``Figure`` (usable on its own in JupyterLab); the notebook
-shows them with :func:`show`, which embeds a PNG without timestamps so reports are reproducible.
-:func:`render_report` executes the notebook with papermill and converts it with nbconvert, code
-hidden.
+shows them with :func:`listkit.display.show`; :mod:`listkit.render` turns the executed notebook into
+``report.html``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import html
-import io
-import os
-import sys
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import polars as pl
 from matplotlib.figure import Figure
 
-from listkit.errors import OutputError
 from listkit.reasons import BY_CODE, pruning_reasons
 from listkit.result import RunResult
 
-_NOTEBOOK = "list_health.ipynb"
 _COLOURS = {"keep": "#2a9d8f", "prune": "#e76f51", "bar": "#457b9d", "warn": "#e9c46a"}
 
 
@@ -149,124 +138,3 @@ def score_figure(result: RunResult) -> Figure:
     axes.spines[["top", "right"]].set_visible(False)
     figure.tight_layout()
     return figure
-
-
-def show(item: Figure | pl.DataFrame | str) -> Any:
-    """Display a figure (as a reproducible PNG), a table (as plain HTML) or Markdown text in a notebook."""
-    from IPython.display import HTML, Image, Markdown, display
-
-    if isinstance(item, Figure):
-        buffer = io.BytesIO()
-        item.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
-        return display(Image(data=buffer.getvalue(), format="png"))
-    if isinstance(item, pl.DataFrame):
-        return display(HTML(html_table(item)))
-    return display(Markdown(item))
-
-
-def html_table(frame: pl.DataFrame) -> str:
-    """A plain, escaped HTML table: rates as percentages, counts with thousands separators."""
-
-    def cell(name: str, value: Any) -> str:
-        if value is None:
-            return "<td></td>"
-        if isinstance(value, float):
-            if name.endswith("_pct"):  # already in percent
-                return f"<td>{value:.1f}%</td>"
-            return f"<td>{value:.2%}</td>" if name.endswith("_rate") else f"<td>{value:,.1f}</td>"
-        if isinstance(value, int):
-            return f"<td>{value:,}</td>"
-        return f'<td style="text-align:left">{html.escape(str(value))}</td>'
-
-    numeric = {name for name, dtype in frame.schema.items() if dtype.is_numeric()}
-    head = "".join(
-        f"<th>{html.escape(name)}</th>"
-        if name in numeric
-        else f'<th style="text-align:left">{html.escape(name)}</th>'
-        for name in frame.columns
-    )
-    body = "".join(
-        "<tr>" + "".join(cell(n, v) for n, v in zip(frame.columns, row, strict=True)) + "</tr>"
-        for row in frame.iter_rows()
-    )
-    return f'<table class="listkit"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def notebook_path() -> Path:
-    """The report notebook: packaged with listkit, or in the source tree's ``notebooks/``."""
-    for candidate in (
-        Path(__file__).parent / "notebooks" / _NOTEBOOK,
-        Path(__file__).parent.parent / "notebooks" / _NOTEBOOK,
-    ):
-        if candidate.exists():
-            return candidate
-    raise OutputError(f"the report notebook {_NOTEBOOK} is missing from the installation; reinstall listkit")
-
-
-def render_report(run_dir: Path, html_path: Path, *, scratch_dir: Path | None = None) -> None:
-    """Execute the report notebook on a stored run (:data:`listkit.layout.RUN_DIR` of a written
-    output, :meth:`RunResult.save`) with papermill and write it as HTML without code.
-
-    The temporary files (the executed notebook, the kernel's connection file) live in a folder inside
-    ``scratch_dir`` (default: the system's temporary folder) removed afterwards; export passes its
-    private staging space, so even a killed run's files are removed by the next run.
-    """
-    import nbformat
-    import papermill
-    from nbconvert import HTMLExporter
-
-    with tempfile.TemporaryDirectory(prefix="listkit-report-", dir=scratch_dir) as scratch:
-        executed = Path(scratch) / "executed.ipynb"
-        with _kernel_environment(Path(scratch)):
-            try:
-                papermill.execute_notebook(
-                    str(notebook_path()),
-                    str(executed),
-                    parameters={"run_dir": str(Path(run_dir).resolve())},
-                    kernel_name="python3",
-                    progress_bar=False,
-                    cwd=scratch,
-                    # The kernel's own log (a warning about plain TCP on loopback) is noise to a CLI user.
-                    extra_arguments=["--IPKernelApp.log_level=ERROR"],
-                )
-            except papermill.PapermillExecutionError as error:
-                raise OutputError(
-                    f"the report notebook failed in cell {error.exec_count} ({error.ename}: {error.evalue}); "
-                    "rerun with --no-report to get the other outputs"
-                ) from None
-        notebook = nbformat.read(executed, as_version=4)
-    # papermill gives its injected cell a random id; fixed ids keep the HTML byte-identical.
-    for number, cell in enumerate(notebook.cells):
-        cell["id"] = f"cell-{number:02d}"
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": "listkit list health"}})
-    html_path.write_text(body, encoding="utf-8")
-
-
-@contextlib.contextmanager
-def _kernel_environment(scratch: Path) -> Iterator[None]:
-    """For the block: this environment's kernel spec named python3 first (over one a user installed
-    elsewhere), and the temporary files of Jupyter, papermill and the kernel in ``scratch``.
-
-    jupyter_client writes the kernel's connection file (it holds the kernel's key) with
-    ``tempfile.mkstemp``, so ``tempfile.tempdir`` points there too (other threads' temporary files
-    meanwhile as well); the kernel inherits the environment.
-    """
-    kernel_specs = (str(Path(sys.prefix) / "share" / "jupyter"), os.environ.get("JUPYTER_PATH"))
-    values = {
-        "JUPYTER_PATH": os.pathsep.join(filter(None, kernel_specs)),
-        "JUPYTER_RUNTIME_DIR": str(scratch),
-        "TMPDIR": str(scratch),
-    }
-    saved, saved_tempdir = {name: os.environ.get(name) for name in values}, tempfile.tempdir
-    os.environ.update(values)
-    tempfile.tempdir = str(scratch)
-    try:
-        yield
-    finally:
-        tempfile.tempdir = saved_tempdir
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

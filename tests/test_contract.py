@@ -145,7 +145,7 @@ def test_failed_report_leaves_previous_run_whole(tmp_path, monkeypatch, capsys):
     def broken(*_args, **_kwargs):
         raise listkit.OutputError("the report notebook failed in cell 3 (ValueError: boom)")
 
-    monkeypatch.setattr("listkit.report.render_report", broken)
+    monkeypatch.setattr("listkit.render.render_report", broken)
     assert run_cli("run", "--subscribers", SAMPLE / "subscribers.csv", "--out", out) == 2
     assert "report notebook failed" in capsys.readouterr().err
     assert tree_digest(out) == before

@@ -5,7 +5,7 @@ from __future__ import annotations
 import papermill
 from conftest import SAMPLE
 
-from listkit.report import notebook_path
+from listkit.render import notebook_path
 
 
 def test_notebook_runs_with_file_parameters_and_exports(tmp_path):

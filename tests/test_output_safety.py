@@ -180,7 +180,7 @@ def test_leftovers_of_killed_runs_are_removed_and_staging_is_private(tmp_path, m
         seen["killed leftovers"] = [n for n in os.listdir(tmp_path) if n.startswith(".out.listkit-4242")]
         html_path.write_text("<html></html>\n")
 
-    monkeypatch.setattr("listkit.report.render_report", spy)
+    monkeypatch.setattr("listkit.render.render_report", spy)
     assert run_cli("run", "--subscribers", LIST, "--out", out) == 0
     assert seen == {"mode": 0o700, "inside": True, "killed leftovers": []}
     assert sorted(os.listdir(tmp_path)) == sorted([".out.listkit.lock", "out", "keep-me", *others])
