@@ -395,7 +395,7 @@ Policy = dataclasses.make_dataclass(
 )
 Policy.__module__ = __name__  # pickling and help() find it here
 Policy.__doc__ = "Thresholds and switches of a run; the defaults are the contract's.\n\n" + "\n".join(
-    textwrap.fill(f"{o.name}: {o.describe()}.", 100, subsequent_indent="    ") for o in OPTIONS
+    textwrap.fill(f"{o.name}: {o.describe()}.", 100, subsequent_indent="    ", break_on_hyphens=False) for o in OPTIONS
 )
 
 
@@ -417,7 +417,7 @@ def render_toml(policy: Policy | None = None) -> str:
         if option.kind == "boolean":
             flag += f" sets it to {_toml_value(not option.default)}"
         comment = f"{option.name}: {option.describe()}; flag {flag}."
-        lines += ["", *("# " + line for line in textwrap.wrap(comment, 106))]
+        lines += ["", *("# " + line for line in textwrap.wrap(comment, 106, break_on_hyphens=False))]
         value = getattr(policy, option.name)
         if value is None:  # TOML has no null: a left-out option keeps its default, "" is no file
             lines.append(f'{option.name} = ""' if option.kind == "path" else f"# {option.name} =")
