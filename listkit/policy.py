@@ -395,7 +395,8 @@ Policy = dataclasses.make_dataclass(
 )
 Policy.__module__ = __name__  # pickling and help() find it here
 Policy.__doc__ = "Thresholds and switches of a run; the defaults are the contract's.\n\n" + "\n".join(
-    textwrap.fill(f"{o.name}: {o.describe()}.", 100, subsequent_indent="    ", break_on_hyphens=False) for o in OPTIONS
+    textwrap.fill(f"{o.name}: {o.describe()}.", 100, subsequent_indent="    ", break_on_hyphens=False)
+    for o in OPTIONS
 )
 
 
