@@ -83,9 +83,9 @@ def _add_export_flags(run: argparse.ArgumentParser) -> None:
 
     group = run.add_argument_group("file options (what the files look like; no decision changes)")
     flags = {
-        "--format": dict(choices=tuple(SEGMENT_PRESETS), default="generic",
+        "--format": dict(choices=tuple(SEGMENT_PRESETS), default="generic", type=str.lower,
                          help="the sending tool whose contact import the segment and warm-up files match"),
-        "--suppression-format": dict(choices=tuple(SUPPRESSION_PRESETS), default="generic",
+        "--suppression-format": dict(choices=tuple(SUPPRESSION_PRESETS), default="generic", type=str.lower,
                                      help="also write the suppression list as this tool imports it"),
         "--excel": dict(action="store_true", help="begin every CSV file with a UTF-8 BOM, for Excel"),
         "--gzip": dict(action="store_true", help="gzip the import files (segments, suppression, warm-up)"),

@@ -34,9 +34,9 @@ _BOM = "\ufeff".encode()
 class FileOptions:
     """How import files are written.
 
-    excel: begin every CSV file that has a header line with a UTF-8 byte-order mark, so that Excel
-        reads accents and non-Latin names right (it reads a CSV without one in the system's legacy
-        code page); a file without a header (SES's suppression import) never gets one.
+    excel: begin the CSV files people open (listkit's own, and the imports of tools whose upload
+        page takes a file saved by Excel) with a UTF-8 byte-order mark, so that Excel reads accents
+        and non-Latin names right (it reads a CSV without one in the system's legacy code page).
     gzip: compress the import files (segments, suppression files, warm-up days) as ``.csv.gz``.
     max_rows: split an import file into numbered parts of at most this many rows (several tools cap
         the rows or bytes of one import); ``None`` writes each whole.
@@ -74,14 +74,17 @@ def write_csv(
     address_columns: Sequence[str] = EMAIL_COLUMNS,
     header: bool = True,
     tool_max_rows: int | None = None,
+    bom: bool = True,
 ) -> dict[str, int]:
     """Write ``frame`` as formula-safe UTF-8 CSV at ``folder/name``; return each file's rows by name.
 
     An ``import_file`` (one a sending tool imports) is gzipped and split into parts as ``options``
-    say, and into parts of at most ``tool_max_rows`` (the tool's own cap on one file) in any case;
-    every file gets the Excel BOM when asked. ``address_columns`` name the columns whose valid
-    addresses the formula guard leaves as they are; ``header=False`` writes no header line. An empty
-    frame still gives one file (its header alone), so a tool's import of it adds nothing.
+    say, and into parts of at most ``tool_max_rows`` (the tool's own cap on one file) in any case.
+    The Excel BOM goes before the header line when ``options.excel`` asks for it, unless ``bom`` is
+    false (a file a program reads, where it would become part of the first header) or there is no
+    header (it would become part of the first address). ``address_columns`` name the columns whose
+    valid addresses the formula guard leaves as they are. An empty frame still gives one file (its
+    header alone), so a tool's import of it adds nothing.
     """
     options = options or FileOptions()
     limits = [rows for rows in (options.max_rows, tool_max_rows) if rows is not None] if import_file else []
@@ -97,7 +100,7 @@ def write_csv(
             None, include_header=header, datetime_format=TIMESTAMP_FORMAT, float_precision=1
         ).encode()
         # No BOM before a first line that is data: the tool would read it as part of the first address.
-        data = (_BOM if options.excel and header else b"") + text
+        data = (_BOM if options.excel and header and bom else b"") + text
         if written_name.endswith(".gz"):
             buffer = io.BytesIO()
             # No file name and a zero time in the gzip header: the same rows give the same bytes.

@@ -1,4 +1,5 @@
-"""Exports: the only module that writes files.
+"""Exports: the one layer that writes files (with :mod:`listkit.csvfiles`, ``RunResult.save`` and
+:mod:`listkit.render`, which it calls).
 
 :func:`export` writes every output of the contract for a :class:`~listkit.pipeline.RunResult` into
 a private staging folder beside the destination and then swaps it in (:mod:`listkit.outdir`), so
@@ -25,6 +26,7 @@ import polars as pl
 
 from listkit.addresses import reference_versions
 from listkit.csvfiles import TIMESTAMP_FORMAT, FileOptions, write_csv
+from listkit.errors import OutputError
 from listkit.hashing import MANIFEST_KEY, hash_ledger
 from listkit.layout import (
     CHANGES_FILE,
@@ -148,26 +150,37 @@ def _write_all(
     ledger = result.ledger if email_salt is None else hash_ledger(result.ledger, email_salt)
     written = write_csv(ledger, folder, LEDGER_FILE, options=options)
 
-    def write_import(table: ImportTable, name: str) -> None:
-        written.update(
+    def record(files: dict[str, int | None]) -> None:
+        # Two outputs under one name (case aside, for case-blind file systems) would lose rows silently.
+        clash = {name.casefold() for name in files} & {name.casefold() for name in written}
+        if clash:
+            raise OutputError(f"two outputs of the run would both be written as {sorted(clash)[0]}")
+        written.update(files)
+
+    def write_import(table: ImportTable, name: str, *, import_file: bool = True) -> None:
+        record(
             write_csv(
                 table.frame,
                 folder,
                 name,
                 options=options,
-                import_file=True,
+                import_file=import_file,
                 address_columns=(table.address_column,),
                 header=table.header,
                 tool_max_rows=table.max_rows,
+                bom=table.bom,
             )
         )
 
     passthrough = result.passthrough
     for name, rows in result.segments().items():
         write_import(segment_table(rows, format, passthrough=passthrough), segment_file(name))
-    for preset in dict.fromkeys(["generic", suppression_format]):  # suppression.csv, then the tool's files
-        for table in suppression_tables(result.suppression, preset):
-            write_import(table, suppression_file(preset, table.kind))
+    # suppression.csv is listkit's own, always whole and plain (scripts look for it); then the tool's files.
+    (generic,) = suppression_tables(result.suppression, "generic")
+    write_import(generic, suppression_file("generic"), import_file=False)
+    if suppression_format != "generic":
+        for table in suppression_tables(result.suppression, suppression_format):
+            write_import(table, suppression_file(suppression_format, table.kind))
     if not plan.is_empty():  # one file per day of the plan, most engaged first (the plan's order)
         planned = plan.select("source_row", "day").join(
             result.mailable(), on="source_row", how="left", maintain_order="left"
@@ -176,12 +189,12 @@ def _write_all(
         for (day,), rows in planned.partition_by("day", as_dict=True, maintain_order=True).items():
             table = segment_table(rows.drop("source_row", "day"), format, passthrough=passthrough)
             write_import(table, warmup_file(day, days))
-    written.update(write_csv(result.segment_profiles, folder, PROFILE_FILE, options=options))
+    record(write_csv(result.segment_profiles, folder, PROFILE_FILE, options=options))
     if result.changes is not None:
-        written.update(write_csv(result.changes, folder, CHANGES_FILE, options=options))
+        record(write_csv(result.changes, folder, CHANGES_FILE, options=options))
     # The stored run holds the ledger as ledger.csv does: hashed for sharing when asked.
     stored = result if email_salt is None else dataclasses.replace(result, ledger=ledger)
-    written.update(stored.save(folder / RUN_DIR, prefix=f"{RUN_DIR}/"))
+    record(stored.save(folder / RUN_DIR, prefix=f"{RUN_DIR}/"))
     if report:
         from listkit.render import render_report  # papermill is slow to import; only when needed
 

@@ -2,9 +2,9 @@
 
 A text cell or header that begins with one of :data:`FORMULA_TRIGGERS` is written with a ``'``
 before it, whichever column it is in. Two kinds of cell are exempt, because no spreadsheet runs
-them and altering them would corrupt data: a plain number or an ISO-8601 date, time or UTC offset
-with a sign (Mailchimp's ``GMTOFF`` of ``-5``, ``+44``, ``-3.5e2``, ``-05:00``; a spreadsheet reads
-them as the numbers they are), and a cell of an address column (:data:`EMAIL_COLUMNS`, or the
+them and altering them would corrupt data: a signed number or UTC offset (Mailchimp's ``GMTOFF`` of
+``-5``, ``+44``, ``-3.5e2``, ``-05:00``; a spreadsheet reads them as numbers, and a sending tool's
+re-import as the data they are), and a cell of an address column (:data:`EMAIL_COLUMNS`, or the
 columns the writer names) that is a valid address as it stands: a sending tool must get the address
 unaltered, so ``=1+1@example.com`` is kept (and the run warns, :func:`formula_like_addresses`),
 while ``=HYPERLINK(...)`` in the email column is not an address and is guarded like any other text.
@@ -40,19 +40,16 @@ _GUARDED = f"^'*{_TRIGGER_CLASS}"
 _UNGUARD = f"^'+{_TRIGGER_CLASS}"
 #: An address cannot begin with ``@`` or white space, so only these can be formula-like addresses.
 _ADDRESS_TRIGGERS = "^[=+-]"
-#: Signed cells that are data, not formulas: a number (decimal point or comma, exponent) or an ISO-8601
-#: date, date-time or UTC offset. Digits and separators only: no function name, reference or operator.
-_SIGNED_DATA = (
-    r"^[+-](?:(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?"
-    r"|\d{4,6}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?"
-    r"|\d{2}(?::?\d{2})?)$"
-)
+#: Signed cells that are data, not formulas: a number (decimal point or comma, exponent) or a UTC offset
+#: (``-05:00``). Digits and separators only: no function name, reference or operator. (A signed date
+#: such as ``-2026-01-01`` is not exempt: a spreadsheet computes it.)
+_SIGNED_DATA = r"^[+-](?:(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?|\d{2}:?\d{2})$"
 
 
 def formula_safe(frame: pl.DataFrame, *, address_columns: Sequence[str] = EMAIL_COLUMNS) -> pl.DataFrame:
     """Prefix ``'`` to every text cell and header that a spreadsheet could run as a formula.
 
-    Signed numbers and ISO dates are data and left as they are; so are the cells of
+    Signed numbers and UTC offsets are data and left as they are; so are the cells of
     ``address_columns`` (a sending tool's own header for the address, say) that are valid addresses
     as they stand.
     """

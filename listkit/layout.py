@@ -3,7 +3,7 @@
 :func:`listkit.export.export` writes these files, :mod:`listkit.changes` and the report read them back,
 the CLI prints them and :meth:`listkit.result.RunResult.save` stores a run under :data:`RUN_DIR`. The
 names of import files (segments, suppression files, warm-up days) depend on the export options:
-``.csv.gz`` with ``gzip``, and numbered parts (``engaged-part-01.csv``) when ``max_rows`` splits a file.
+``.csv.gz`` with ``gzip``, and numbered parts (``engaged.part-01.csv``) when ``max_rows`` splits a file.
 """
 
 from __future__ import annotations
@@ -78,13 +78,15 @@ def warmup_file(day: int, days: int) -> str:
 
 
 def csv_names(name: str, parts: int, *, gzip: bool = False) -> list[str]:
-    """The names a CSV file ``name`` is written under in ``parts`` parts: ``x.csv``, or ``x-part-01.csv``...
+    """The names a CSV file ``name`` is written under in ``parts`` parts: ``x.csv``, or ``x.part-01.csv``...
 
-    ``gzip`` gives ``.csv.gz`` names. Parts are numbered from 1, as wide as their count needs.
+    ``gzip`` gives ``.csv.gz`` names. Parts are numbered from 1, as wide as their count needs; the
+    ``.`` before ``part`` is never in a segment name (:data:`listkit.segment_profiles.SAFE_NAME`), so a
+    part can never take another segment's file name.
     """
     stem = name.removesuffix(".csv")
     extension = ".csv.gz" if gzip else ".csv"
     if parts <= 1:
         return [stem + extension]
     width = max(2, len(str(parts)))
-    return [f"{stem}-part-{part:0{width}d}{extension}" for part in range(1, parts + 1)]
+    return [f"{stem}.part-{part:0{width}d}{extension}" for part in range(1, parts + 1)]

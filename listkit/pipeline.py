@@ -372,11 +372,6 @@ def _attach_segments(flagged: pl.DataFrame, kept: pl.Series, names: pl.Series) -
     return flagged.join(kept_rows, on="source_row", how="left").sort("source_row")
 
 
-#: The facts of a suppressed address that sending tools' suppression imports take (:mod:`listkit.presets`).
-SUPPRESSION_COLUMNS = (
-    "email", "reason", "suppressed_at", "unsubscribed_at", "complaint_at", "hard_bounce_at",
-    "bounce_status", "bounce_reason",
-)  # fmt: skip
 _SUPPRESSION_FACTS = (
     "unsubscribed_at",
     "complaint_at",
@@ -390,10 +385,11 @@ def _suppression(flagged: pl.DataFrame, features: pl.DataFrame, event_keys: pl.D
     """Addresses never to mail again: suppressed list rows, and event-only addresses that must stop.
 
     Only addresses: a row whose text is not one (``invalid_syntax``) has nothing a sending tool could
-    suppress; it stays in the ledger, counted as ``suppression_not_addresses``. One row per address
-    (:data:`SUPPRESSION_COLUMNS`), sorted: its reasons, the earliest date of each opt-out, the earliest
-    of those (``suppressed_at``; empty when only the list's status said so), and the status and
-    listkit reason of its hard bounce.
+    suppress; it stays in the ledger, counted as ``suppression_not_addresses``. One row per address,
+    sorted: ``email``, ``reason``, the earliest date of each opt-out, the earliest of
+    those (``suppressed_at``; empty when only the list's status said so), and the status and listkit
+    reason of its hard bounce (``bounce_status``, ``bounce_reason``): what the tools' suppression
+    imports take (:mod:`listkit.presets`).
     """
     reasons = pl.col("reasons").str.split(";")
     listed = (

@@ -42,8 +42,9 @@ from typing import Literal
 
 import polars as pl
 
-from listkit.addresses import check_addresses
+from listkit.addresses import ascii_addresses, check_addresses
 from listkit.cells import shown
+from listkit.csvfiles import TIMESTAMP_FORMAT
 from listkit.errors import ConfigError, MissingColumnError
 from listkit.reasons import REASON_CODES
 
@@ -71,7 +72,9 @@ _KNOWN_REASONS = (_UNSUBSCRIBED, _COMPLAINT, _HARD_BOUNCE)
 if not set(_KNOWN_REASONS) <= set(REASON_CODES):  # a renamed code must not silently become a bounce
     raise ImportError(f"listkit.presets names reason codes the registry lacks: {_KNOWN_REASONS}")
 
-_ISO_UTC = "%Y-%m-%dT%H:%M:%SZ"  # the writer's timestamp format, for JSON values
+_ISO_UTC = TIMESTAMP_FORMAT  # the writer's timestamp format, for JSON values
+#: The prefix of listkit's Mailchimp tags: a tag of an earlier run is recognised, and replaced.
+TAG_PREFIX = "listkit-"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")  # a header with a line break breaks every importer
 
 
@@ -85,6 +88,7 @@ class ImportTable:
     # from its spreadsheet-formula guard)
     header: bool = True  # False where the tool's file must have no header line
     max_rows: int | None = None  # the tool's documented cap on the rows of one file (the writer splits)
+    bom: bool = True  # False for files a program reads (an API import), which --excel leaves without a BOM
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,7 @@ class NameRule:
     separator: str = " "
     casefold: bool = True
     reserved: tuple[str, ...] = ()
+    max_length: int | None = None
 
     def spell(self, name: str) -> str:
         """``name`` as the tool allows it (before collisions are resolved)."""
@@ -126,25 +131,38 @@ class NameRule:
         text = text or self.fallback
         if self.first is not None and not re.match(self.first, text):
             text = self.lead + text
-        return text
+        return text[: self.max_length]
 
     def key(self, name: str) -> str:
         """What the tool compares when it decides whether two names are the same field."""
         return name.casefold() if self.casefold else name
 
     def unique(self, names: Iterable[str], taken: Iterable[str]) -> list[str]:
-        """Spell each of ``names``, in order, so that none equals another or any of ``taken``."""
+        """Spell each of ``names`` so that none equals another or any of ``taken``.
+
+        A name the tool allows as it is keeps it first; the others then take their spelling, or
+        that spelling and a counter, in input order (so ``segment`` respelt never takes the name of a
+        column called ``segment_input``).
+        """
+        names = list(names)
         used = {self.key(name) for name in (*self.reserved, *taken)}
-        out = []
-        for name in names:
+        out: list[str | None] = [None] * len(names)
+        for index, name in enumerate(names):
+            if self.spell(name) == name and self.key(name) not in used:
+                used.add(self.key(name))
+                out[index] = name
+        for index, name in enumerate(names):
+            if out[index] is not None:
+                continue
             base = candidate = self.spell(name)
             counter = 2
             while self.key(candidate) in used:
-                candidate = f"{base}{self.separator}{counter}"
+                suffix = f"{self.separator}{counter}"
+                candidate = (base[: self.max_length - len(suffix)] if self.max_length else base) + suffix
                 counter += 1
             used.add(self.key(candidate))
-            out.append(candidate)
-        return out
+            out[index] = candidate
+        return [name for name in out if name is not None]
 
 
 @dataclass(frozen=True)
@@ -159,7 +177,9 @@ class SegmentPreset:
     follow ``date_format`` (strftime); dates in the bag are ISO 8601 UTC. ``names`` spells the
     pass-through names (column headers, or keys of the bag). ``segment_note`` says how the segment
     is carried and why; ``limits`` the tool's documented caps on one file, ``max_rows`` the cap on
-    its rows, if it has one.
+    its rows, if it has one. ``bom``: an Excel byte-order mark is welcome (an upload page that takes
+    files saved by Excel), not for a file an API reads. ``ascii_domains``: the tool takes only ASCII
+    addresses (no SMTPUTF8), so an internationalised domain is written in Punycode.
     """
 
     tool: str
@@ -176,6 +196,8 @@ class SegmentPreset:
     segment_note: str = ""
     limits: str = ""
     max_rows: int | None = None
+    bom: bool = True
+    ascii_domains: bool = False
 
     def headers(self) -> tuple[str, ...]:
         """The headers the preset writes itself (pass-through columns excluded)."""
@@ -221,24 +243,31 @@ class SuppressionFile:
 
 @dataclass(frozen=True)
 class SuppressionPreset:
-    """How one tool imports addresses it must never mail (valid addresses only, in every preset)."""
+    """How one tool imports addresses it must never mail (valid addresses only, in every preset).
+
+    ``bom`` and ``ascii_domains`` as for :class:`SegmentPreset`; with ``ascii_domains`` an address
+    whose local part is not ASCII is left out, as the tool can never send to it.
+    """
 
     tool: str
     docs: tuple[str, ...]
     files: tuple[SuppressionFile, ...]
     limits: str = ""
     max_rows: int | None = None
+    bom: bool = True
+    ascii_domains: bool = False
 
 
 # Mailchimp compares field labels case-insensitively in our reading. Its standard fields (Address, Phone
 # Number, Birthday, Company) keep their names: its own export writes them so, in its own formats.
 _MAILCHIMP_NAMES = NameRule(reserved=("Email Address", "Email", "Tags"))
 # SendGrid: "alphanumeric characters (A-Z and 0-9) and underscores", beginning "with letters A-Z or
-# underscores"; names "must be case-insensitively unique" and cannot "collide with any Reserved Field":
+# underscores", at most 100 characters (Twilio error 19044); names "must be case-insensitively unique"
+# and cannot "collide with any Reserved Field":
 # a column named like a reserved field it may import (city, country, phone_number...) maps into it; the
 # identifiers and the fields SendGrid populates itself are never written from a pass-through column.
 _SENDGRID_NAMES = NameRule(
-    forbidden=r"[^A-Za-z0-9_]", ascii_only=True, first=r"[A-Za-z_]", lead="_", separator="_",
+    forbidden=r"[^A-Za-z0-9_]", ascii_only=True, first=r"[A-Za-z_]", lead="_", separator="_", max_length=100,
     reserved=(
         "email", "alternate_emails", "unique_name", "external_id", "anonymous_id", "phone_number_id",
         "lists", "created_at", "updated_at", "last_emailed", "last_clicked", "last_opened",
@@ -268,7 +297,9 @@ SEGMENT_PRESETS: Mapping[str, SegmentPreset] = MappingProxyType({
     # bytes; date fields read the ISO format YYYY-MM-DD (a date field has no time of day, so the sign-up
     # time is kept to its UTC date); numbers without separators. Tags: a comma
     # separates tags and a tag holding a comma is wrapped in double quotes (Mailchimp's own export
-    # writes the TAGS column as "tag one","tag two"), so the segment is added as one quoted tag.
+    # writes the TAGS column as "tag one","tag two"), so the segment is added as one quoted tag, named
+    # listkit-<segment>; an exported TAGS column keeps its tags but those of earlier listkit runs. An import
+    # only ever adds tags: remove the old listkit-* tags in Mailchimp before importing a new run.
     "mailchimp": SegmentPreset(
         tool="Mailchimp",
         docs=("https://mailchimp.com/help/format-guidelines-for-your-import-file/",),
@@ -280,8 +311,8 @@ SEGMENT_PRESETS: Mapping[str, SegmentPreset] = MappingProxyType({
         date_format="%Y-%m-%d",
         tags="Tags",
         names=_MAILCHIMP_NAMES,
-        segment_note="a tag named after the segment in Tags: Mailchimp imports tags per row and segments on "
-        "them; an exported TAGS column keeps its tags and gains the segment's",
+        segment_note="a tag listkit-<segment> in Tags: Mailchimp imports tags per row and segments on "
+        "them; an exported TAGS column keeps its tags (but earlier listkit-* ones) and gains the segment's",
         limits="CSV or TXT; text fields are clipped at 255 bytes",
     ),
     # Marketing Campaigns CSV upload: the header row is required and "one of the CSV headers must be
@@ -371,6 +402,8 @@ SEGMENT_PRESETS: Mapping[str, SegmentPreset] = MappingProxyType({
         segment_note="the key segment in the member's vars: one list per upload, and vars are what "
         "Mailgun keeps per member",
         limits="1,000 members per members.csv call",
+        max_rows=1_000,
+        bom=False,
     ),
     # Contact list bulk import (CreateImportJob, ContactListDestination): the first line is a header;
     # columns emailAddress, unsubscribeAll, attributesData (a JSON object) and one
@@ -391,6 +424,8 @@ SEGMENT_PRESETS: Mapping[str, SegmentPreset] = MappingProxyType({
         "first (20 at most), attributes need nothing",
         limits="1,000,000 contacts per import job",
         max_rows=1_000_000,
+        bom=False,
+        ascii_domains=True,
     ),
 })  # fmt: skip
 
@@ -430,12 +465,16 @@ SUPPRESSION_PRESETS: Mapping[str, SuppressionPreset] = MappingProxyType({
                 Column("created_at", "unsubscribed_at", _RFC2822))),
         ),
         limits="25 MB per file",
+        bom=False,
     ),
     # Account-level suppression list, bulk add (CreateImportJob, SuppressionListDestination PUT): one
     # "recipient@example.com,BOUNCE" line per address, no header; reasons BOUNCE and COMPLAINT only;
-    # 100,000 addresses per S3 object. An address on the list is not sent to whatever its reason, so the
-    # reason only has to be true: COMPLAINT for a complaint, BOUNCE for a hard bounce (or an unknown
-    # code), COMPLAINT for an unsubscribe (the recipient asked; BOUNCE would claim a dead mailbox).
+    # 100,000 addresses per S3 object. SES suppresses a listed address only when its reason is one of the
+    # account's SuppressedReasons ("if they don't match, then SES will send it"): the account must list
+    # both (aws sesv2 put-account-suppression-attributes --suppressed-reasons BOUNCE COMPLAINT). COMPLAINT
+    # for a complaint, BOUNCE for a hard bounce (or an unknown code), COMPLAINT for an unsubscribe (the
+    # recipient asked; BOUNCE would claim a dead mailbox). SES sends only to ASCII addresses ("does not
+    # support SMTPUTF8"; a domain in Punycode): domains are written so, other addresses left out.
     "ses": SuppressionPreset(
         tool="Amazon SES account-level suppression list",
         docs=(
@@ -444,8 +483,10 @@ SUPPRESSION_PRESETS: Mapping[str, SuppressionPreset] = MappingProxyType({
         ),
         files=(SuppressionFile("", "all", (Column("emailAddress", "email"), Column("reason", "ses_reason")),
                                header=False),),
-        limits="100,000 addresses per S3 object",
+        limits="100,000 addresses per S3 object; SuppressedReasons must include BOUNCE and COMPLAINT",
         max_rows=100_000,
+        bom=False,
+        ascii_domains=True,
     ),
     # Global unsubscribes (POST /v3/asm/suppressions/global takes recipient_emails): the one SendGrid
     # suppression list that can be added to (bounces and spam reports can only be read or deleted).
@@ -518,6 +559,8 @@ def segment_table(rows: pl.DataFrame, preset: str, *, passthrough: Sequence[str]
         if spec.tags is not None and rule.key(rule.spell(name)) == rule.key(spec.tags)
     ]
     others = [name for name in passthrough if name not in merged]
+    if spec.ascii_domains:
+        rows = rows.with_columns(email=pl.coalesce(ascii_addresses(rows["email"]), pl.col("email")))
     exprs = [pl.col("email").alias(spec.address)]
     if spec.full_name is not None:
         exprs.append(_full_name().alias(spec.full_name))
@@ -533,7 +576,7 @@ def segment_table(rows: pl.DataFrame, preset: str, *, passthrough: Sequence[str]
     else:
         headers = rule.unique(others, taken=spec.headers())
         exprs += [pl.col(name).alias(header) for name, header in zip(others, headers, strict=True)]
-    return ImportTable("", rows.select(exprs), spec.address, max_rows=spec.max_rows)
+    return ImportTable("", rows.select(exprs), spec.address, max_rows=spec.max_rows, bom=spec.bom)
 
 
 def suppression_tables(suppression: pl.DataFrame, preset: str) -> list[ImportTable]:
@@ -550,12 +593,15 @@ def suppression_tables(suppression: pl.DataFrame, preset: str) -> list[ImportTab
     }
     _require(suppression, sorted(needed), "suppression")
     rows = _valid_only(suppression)
+    if spec.ascii_domains:  # the tool never sends to a non-ASCII local part: nothing to suppress there
+        rows = rows.with_columns(email=ascii_addresses(rows["email"])).filter(pl.col("email").is_not_null())
     tables = []
     for file in spec.files:
         chosen = rows.filter(_ROWS[file.rows]()) if file.rows != "all" else rows
         frame = chosen.select([_suppression_cell(column) for column in file.columns])
         address = next(column.header for column in file.columns if column.value == "email")
-        tables.append(ImportTable(file.kind, frame, address, file.header, max_rows=spec.max_rows))
+        table = ImportTable(file.kind, frame, address, file.header, max_rows=spec.max_rows, bom=spec.bom)
+        tables.append(table)
     return tables
 
 
@@ -598,16 +644,19 @@ def _full_name() -> pl.Expr:
 def _tags(merged: Sequence[str]) -> pl.Expr:
     """Mailchimp's tag cell: the merged columns' tags, then the segment as one quoted tag.
 
-    The segment tag is left out when a merged column already holds it (quoted, as Mailchimp
-    exports tags); a double quote in a segment name becomes ``'`` so the tag stays one tag.
+    The segment's tag is ``listkit-<segment>`` (:data:`TAG_PREFIX`); the tags of earlier listkit runs
+    are dropped from the merged cells (quoted, as Mailchimp exports tags), so a reader carries one
+    segment's tag; a double quote in a segment name becomes ``'`` so the tag stays one tag.
     """
-    tag = pl.concat_str(pl.lit('"'), pl.col("segment").str.replace_all('"', "'", literal=True), pl.lit('"'))
-    existing = [pl.col(name).str.strip_chars() for name in merged]
-    if not existing:
-        return tag
-    present = pl.any_horizontal([cell.str.contains(tag, literal=True) for cell in existing]).fill_null(False)
+    name = pl.col("segment").str.replace_all('"', "'", literal=True)
+    tag = pl.concat_str(pl.lit('"' + TAG_PREFIX), name, pl.lit('"'))
+    earlier = f'"{re.escape(TAG_PREFIX)}[^"]*"'
+    existing = [
+        pl.col(column).str.replace_all(earlier, "").str.replace_all(",{2,}", ",").str.strip_chars(" ,")
+        for column in merged
+    ]
     parts = [pl.when(cell != "").then(cell) for cell in existing]
-    return pl.concat_str([*parts, pl.when(~present).then(tag)], separator=",", ignore_nulls=True)
+    return pl.concat_str([*parts, tag], separator=",", ignore_nulls=True)
 
 
 def _codes() -> pl.Expr:

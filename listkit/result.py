@@ -20,6 +20,7 @@ from listkit.changes import change_counts
 from listkit.diagnostics import RunWarning
 from listkit.layout import RUN_FILES
 from listkit.policy import Policy
+from listkit.presets import SEGMENT_FIELDS
 from listkit.reasons import FUNNEL, REASON_CODES, REASONS, SUPPRESSING_REASONS, pruning_reasons
 
 
@@ -58,17 +59,8 @@ class RunResult:
         ``email`` is the normalised address; then the merge fields, ``segment``, ``score`` and the
         pass-through columns. :mod:`listkit.presets` turns this shape into each sending tool's.
         """
-        return self.ledger.filter(pl.col("outcome") == "keep").select(
-            "source_row",
-            pl.col("email_normalized").alias("email"),
-            "first_name",
-            "last_name",
-            "signup_at",
-            "source",
-            "segment",
-            "score",
-            *self.passthrough,
-        )
+        kept = self.ledger.filter(pl.col("outcome") == "keep").with_columns(email=pl.col("email_normalized"))
+        return kept.select("source_row", *SEGMENT_FIELDS, *self.passthrough)
 
     def segments(self) -> dict[str, pl.DataFrame]:
         """Kept rows per segment in the generic import shape (:meth:`mailable`), each sorted by ``email``."""

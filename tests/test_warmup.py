@@ -147,13 +147,15 @@ def test_each_provider_grows_on_its_own_curve_from_its_share_of_the_first_day(le
     for provider, counts in days.items():
         share = sizes[provider] / total
         for day, (planned, rows) in enumerate(counts, start=1):
-            size = min(first * growth ** (day - 1), total)
+            size = min(math.floor(first * growth ** (day - 1)), total)
             assert rows <= planned <= sizes[provider]
-            # At least its share of the day, at most one address more (or all of its list).
-            assert share * size - 1e-6 <= planned <= max(share * size + 1, 1) or planned == sizes[provider]
+            # Its share of the day rounded down or up (or all of its list).
+            exact = share * size
+            rounded = math.floor(exact + 1e-9) <= planned <= math.ceil(exact - 1e-9)
+            assert rounded or planned == sizes[provider]
             if day > 1:
                 before = counts[day - 2][0]
-                assert before <= planned <= math.ceil(growth * before)  # no burst
+                assert planned <= math.ceil(growth * before) + 1  # no burst: the factor, and one of rounding
         # Full batches until the provider's list runs out, then nothing.
         given = [rows for _, rows in counts]
         last = max(i for i, rows in enumerate(given) if rows)
@@ -162,15 +164,15 @@ def test_each_provider_grows_on_its_own_curve_from_its_share_of_the_first_day(le
         assert sum(given) == sizes[provider]
 
 
-def test_a_days_total_is_the_days_size_plus_at_most_one_address_per_provider(ledger):
+def test_a_days_total_is_exactly_the_days_size(ledger):
     policy = Policy(warmup_days=12)
     schedule = warmup_schedule(ledger, policy).filter(pl.col("day").is_not_null())
     total, providers = kept(ledger).height, len(provider_sizes(ledger))
     for day, planned in schedule.group_by("day").agg(pl.col("planned").sum()).sort("day").iter_rows():
-        size = min(50 * 2 ** (day - 1), total)
-        assert size <= planned < size + providers
+        assert planned == min(50 * 2 ** (day - 1), total)
+    assert providers > 1
     day_one = schedule.filter(pl.col("day") == 1)["rows"].sum()
-    assert 50 <= day_one < 55  # SendGrid's "no more than 50" on the first day, shared out with rounding up
+    assert day_one == 50  # SendGrid's "no more than 50" on the first day, shared out by largest remainder
 
 
 def test_all_providers_finish_within_a_day_of_each_other(ledger):
@@ -261,7 +263,11 @@ def test_one_day_plans_the_first_days_shares_and_leaves_the_rest(ledger):
     assert plan["day"].unique().to_list() == [1]
     sizes, total = provider_sizes(ledger), kept(ledger).height
     on_day_one = dict(plan.group_by("provider").len().iter_rows())
-    assert on_day_one == {p: math.ceil(n * 50 / total) for p, n in sizes.items()}
+    exact = {p: n * 50 / total for p, n in sizes.items()}
+    whole = {p: math.floor(x) for p, x in exact.items()}
+    by_fraction = sorted(exact, key=lambda p: (-(exact[p] - whole[p]), GROUPS.index(p)))
+    extra = set(by_fraction[: 50 - sum(whole.values())])
+    assert on_day_one == {p: whole[p] + (p in extra) for p in sizes}
     assert left_after(schedule) == {p: n - on_day_one[p] for p, n in sizes.items()}
 
 
