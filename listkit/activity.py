@@ -388,8 +388,12 @@ def _in_batches(
     return total
 
 
+#: The columns of a classified event that its class is made of (:func:`_event_class` reads only these).
+CLASS_PARTS = ("event", "in_range", "delivery", "machine", "bounce_class")
+
+
 def _event_class() -> pl.Expr:
-    """The :data:`EVENT_CLASSES` name of each classified event."""
+    """The :data:`EVENT_CLASSES` name of each classified event (from its :data:`CLASS_PARTS`)."""
     kind = pl.col("event")
     late_opt_out = kind.is_in(["unsubscribe", "complaint"]) | (pl.col("bounce_class") == "hard")
     return (
@@ -577,18 +581,23 @@ def monthly_activity(events: pl.DataFrame | pl.LazyFrame, context: EventContext)
     score: machine opens and clicks are counted apart from the human ones, and in a log of sends
     only a send that did not bounce is a delivery. Empty (with the schema) when no event is in range.
     """
-    by_class = _in_batches(
+    # Grouped by day (the UTC date costs half what the month does per event) and by what the classes
+    # are made of (:data:`CLASS_PARTS`), then named and summed per month on the few thousand groups:
+    # naming the class of every event would cost several times the rest of the pass.
+    by_day = _in_batches(
         events,
         context.survey.rows,
         lambda batch: (
             classified_events(batch, context)
             .filter(pl.col("in_range"))
-            .select(month=pl.col("timestamp").dt.truncate("1mo").dt.date(), cls=_event_class())
-            .group_by("month", "cls")
+            .group_by(pl.col("timestamp").dt.date().alias("day"), *CLASS_PARTS)
             .agg(n=pl.len())
         ),
-        keys=["month", "cls"],
+        keys=["day", *CLASS_PARTS],
         merged=[pl.col("n").sum()],
+    )
+    by_class = by_day.group_by(month=pl.col("day").dt.truncate("1mo"), cls=_event_class()).agg(
+        pl.col("n").sum()
     )
     if by_class.is_empty():
         return pl.DataFrame(schema=MONTHLY_SCHEMA)
