@@ -20,7 +20,7 @@ import time
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -44,6 +44,9 @@ from listkit.policy import Policy
 from listkit.presets import ImportTable, check_preset, segment_table, suppression_tables
 from listkit.result import RunResult
 from listkit.warmup import warmup_tables
+
+if TYPE_CHECKING:
+    from listkit.pipeline import Progress
 
 # Inputs that runs rewrite (the DNS answer cache): kept out of --out like any input, but not hashed into
 # the manifest, whose bytes would then change with the cache's age (the policy there names the file).
@@ -90,6 +93,7 @@ def export(
     excel: bool = False,
     gzip: bool = False,
     max_rows: int | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Path]:
     """Write every output of a run into ``out_dir``, atomically; return the path of every file written.
 
@@ -107,7 +111,9 @@ def export(
     ``report=False`` leaves out ``report.html`` (the notebook does so when it is itself the report).
     On any error, or a kill, nothing in ``out_dir`` changes. ``email_salt``
     (:func:`listkit.hashing.email_salt`) writes the ledger with hashed addresses for sharing
-    (:func:`listkit.hashing.hash_ledger`); the other files keep them.
+    (:func:`listkit.hashing.hash_ledger`); the other files keep them. ``progress`` (a
+    :data:`listkit.pipeline.Progress` hook) is called after ``export`` (the files, with their count) and
+    after ``report``.
     """
     started = time.monotonic()
     started_at = datetime.now(UTC)
@@ -120,7 +126,9 @@ def export(
     inputs = inputs or {}
     plan, schedule = warmup_tables(result.ledger, result.policy)
     with replacement(out_dir, inputs=inputs) as staging:
-        written = _write_all(result, staging, options, plan, report=report, email_salt=email_salt, **shape)
+        written = _write_all(
+            result, staging, options, plan, report=report, email_salt=email_salt, progress=progress, **shape
+        )
         manifest = _manifest(result, staging.folder, written, inputs)
         manifest["export"] = shape | options.to_dict()
         if result.policy.warmup_days:
@@ -144,8 +152,10 @@ def _write_all(
     email_salt: str | None,
     format: str,
     suppression_format: str,
+    progress: Progress | None = None,
 ) -> dict[str, int | None]:
     """Write every output but the manifest into the staging folder; return their rows by name."""
+    started = time.perf_counter()
     folder = staging.folder
     ledger = result.ledger if email_salt is None else hash_ledger(result.ledger, email_salt)
     written = write_csv(ledger, folder, LEDGER_FILE, options=options)
@@ -195,11 +205,16 @@ def _write_all(
     # The stored run holds the ledger as ledger.csv does: hashed for sharing when asked.
     stored = result if email_salt is None else dataclasses.replace(result, ledger=ledger)
     record(stored.save(folder / RUN_DIR, prefix=f"{RUN_DIR}/"))
+    if progress is not None:
+        progress("export", time.perf_counter() - started, {"files": len(written)})
     if report:
+        started = time.perf_counter()
         from listkit.render import render_report  # papermill is slow to import; only when needed
 
         render_report(folder / RUN_DIR, folder / REPORT_FILE, scratch_dir=staging.scratch)
         written[REPORT_FILE] = None
+        if progress is not None:
+            progress("report", time.perf_counter() - started, {})
     return written
 
 

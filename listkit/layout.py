@@ -53,6 +53,7 @@ RUN_FILES = {
     "suppression": "suppression.parquet",
     "compliance": "compliance.parquet",
     "segment_profiles": "segment_profiles.parquet",
+    "monthly": "monthly.parquet",
     "changes": "changes.parquet",
 }
 

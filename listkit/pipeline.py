@@ -7,13 +7,15 @@
 from __future__ import annotations
 
 import dataclasses
+import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from listkit.activity import LogSurvey, address_activity, event_context, survey_events
+from listkit.activity import LogSurvey, address_activity, event_context, monthly_activity, survey_events
 from listkit.addresses import check_addresses
 from listkit.changes import changes, load_previous
 from listkit.compliance import compliance_table
@@ -59,16 +61,39 @@ LEDGER_COLUMNS = (
     "tenure_days",
     "deliveries",
     "deliveries_in_window",
+    "deliveries_since_engagement",
     "human_opens",
     "clicks",
     "machine_opens",
     "last_engagement_at",
+    "soft_bounce_streak",
     "last_bounce_at",
     "last_bounce_status",
     "bounce_reason",
     "complaint_at",
     "unsubscribed_at",
 )
+
+
+#: A progress hook: called after each stage of a run with the stage's name, the seconds it took
+#: (``time.perf_counter``) and what it counted (``{"rows": 1000}``). listkit never prints progress
+#: itself; the command line turns these calls into stage lines or a live line.
+Progress = Callable[[str, float, dict[str, int]], None]
+
+
+class _Stages:
+    """Times the stages of a run for a :data:`Progress` hook (which may be ``None``: nothing is timed)."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self._progress = progress
+        self._started = time.perf_counter()
+
+    def done(self, stage: str, **counts: int) -> None:
+        """Report ``stage`` as finished, with ``counts``; the next stage is timed from now."""
+        if self._progress is None:
+            return
+        self._progress(stage, time.perf_counter() - self._started, {k: int(v) for k, v in counts.items()})
+        self._started = time.perf_counter()  # the hook's own time is no stage's
 
 
 def run(
@@ -78,6 +103,7 @@ def run(
     policy: Policy | None = None,
     feedback: FeedbackResult | None = None,
     previous_profiles: pl.DataFrame | None = None,
+    progress: Progress | None = None,
 ) -> RunResult:
     """Validate, score, flag and segment a list: one explained outcome per subscriber row.
 
@@ -87,7 +113,10 @@ def run(
     than memory.
     ``feedback`` (from :func:`listkit.read_feedback`) adds the bounces and complaints found in raw
     DSN and ARF mail to the events.
+    ``progress`` (a :data:`Progress` hook) is called after each stage: ``survey``, ``activity``,
+    ``monthly``, ``addresses``, ``features``, ``rules`` and ``segments``.
     """
+    stages = _Stages(progress)
     policy = policy or Policy()
     if not subscribers["source_row"].is_unique().all():
         raise InputError(
@@ -101,14 +130,20 @@ def run(
     # after them works on one row per address or per mailbox.
     survey = survey_events(_with_feedback(events, found))
     as_of = _resolve_as_of(policy, subscribers, survey)
+    stages.done("survey", events=survey.rows)
     # Feedback mail with no date at all counts as of the run: a complaint is never dropped for want
     # of a date (as_of is the latest event unless set, so this changes no other date).
     events = _with_feedback(events, found.with_columns(pl.col("timestamp").fill_null(as_of)))
     context = event_context(events, as_of=as_of, policy=policy, survey=survey)
     activity = address_activity(events, context)
     event_keys = event_mailbox_keys(activity["email"])
+    stages.done("activity", addresses=activity.height)
+    # One more pass, month by month, for the report's engagement over time.
+    monthly = monthly_activity(events, context)
+    stages.done("monthly", months=monthly.height)
 
     rows = validate(subscribers, policy=policy)
+    stages.done("addresses", rows=rows.height)
     features = event_features(
         events, event_keys, as_of=as_of, policy=policy, context=context, activity=activity
     )
@@ -127,6 +162,7 @@ def run(
         )
     )
     rows = _with_address_engagement(rows, activity, event_keys)
+    stages.done("features", mailboxes=features.height)
     flagged = flag(rows, policy=policy)
     compliance = compliance_table(activity)
     event_stats = _event_stats(survey, activity, event_keys, features, flagged)
@@ -137,6 +173,7 @@ def run(
         *reputation_warnings(compliance),
     ]
     kept = flagged["outcome"] == "keep"
+    stages.done("rules", keep=kept.sum(), prune=flagged.height - kept.sum())
     # previous_profiles (an earlier run's segment_profiles.csv) keeps segment names on the same readers.
     segment_names, segment_profiles = segment(
         flagged.filter(kept), policy=policy, as_of=as_of, previous_profiles=previous_profiles
@@ -153,6 +190,7 @@ def run(
     )
     suppression = _suppression(flagged, features, event_keys)
     warnings += formula_address_warnings(ledger, suppression)
+    stages.done("segments", segments=segment_profiles.height, rows=kept.sum())
     return RunResult(
         ledger=ledger,
         suppression=suppression,
@@ -167,6 +205,7 @@ def run(
         ),
         compliance=compliance,
         segment_profiles=segment_profiles,
+        monthly=monthly,
         warnings=tuple(warnings),
     )
 
@@ -237,6 +276,7 @@ def run_files(
     feedback: str | Path | None = None,
     previous: str | Path | None = None,
     stream_events: bool = False,
+    progress: Progress | None = None,
 ) -> RunResult:
     """Read the input files and :func:`run` them.
 
@@ -244,7 +284,10 @@ def run_files(
     event log lazily (:func:`listkit.scan_events`) for logs larger than memory; a Parquet log that
     would take more than half the available memory to load is streamed anyway (the outputs are the
     same either way). ``feedback`` is a folder of ``.eml`` files or an mbox of bounce and complaint mail.
+    ``progress`` (a :data:`Progress` hook) is called after ``reading`` (the inputs), after each stage
+    of :func:`run`, and after ``changes`` when there is a ``previous`` run.
     """
+    stages = _Stages(progress)
     policy = policy or (Policy.from_toml(config) if config else Policy())
     if as_of is not None:
         policy = policy.replace(as_of=parse_as_of(as_of))
@@ -258,15 +301,24 @@ def run_files(
     else:
         event_frame = read_events(events, encoding=encoding)
     feedback_result = read_feedback(feedback) if feedback is not None else None
+    read = {"rows": subscriber_frame.height}
+    if isinstance(event_frame, pl.DataFrame):  # a streamed log is counted by the survey, not read here
+        read["events"] = event_frame.height
+    if feedback_result is not None:
+        read["feedback_events"] = feedback_result.events.height
+    stages.done("reading", **read)
     result = run(
         subscriber_frame,
         event_frame,
         policy=policy,
         feedback=feedback_result,
         previous_profiles=previous_profiles,
+        progress=progress,
     )
+    stages = _Stages(progress)  # timed from the end of run's last stage
     if previous_ledger is not None:
         result = dataclasses.replace(result, changes=changes(previous_ledger, result.ledger))
+        stages.done("changes", rows=result.changes.height)
     return result
 
 

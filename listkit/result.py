@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 
+from listkit.activity import MONTHLY_SCHEMA
 from listkit.changes import change_counts
 from listkit.diagnostics import RunWarning
 from listkit.layout import RUN_FILES
@@ -36,6 +37,10 @@ class RunResult:
     compliance: complaint, bounce and unsubscribe rates per mailbox provider (last 30 days and all
         history) against the Google/Yahoo limits (:func:`listkit.compliance.provider_compliance`).
     segment_profiles: one row per segment describing its readers (:func:`listkit.segments.profile`).
+    monthly: the event log per calendar month up to ``as_of`` (UTC): deliveries, human opens, clicks,
+        machine opens and clicks, bounces by kind, complaints and unsubscribes
+        (:func:`listkit.activity.monthly_activity`, :data:`~listkit.activity.MONTHLY_SCHEMA`); empty
+        without events.
     changes: per address, what changed since the previous run (:func:`listkit.changes.changes`;
         ``None`` without a previous run).
     warnings: what the analyst must know about the run (:class:`listkit.diagnostics.RunWarning`):
@@ -50,6 +55,7 @@ class RunResult:
     event_stats: dict[str, Any] = field(default_factory=dict)
     compliance: pl.DataFrame = field(default_factory=pl.DataFrame)
     segment_profiles: pl.DataFrame = field(default_factory=pl.DataFrame)
+    monthly: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=MONTHLY_SCHEMA))
     changes: pl.DataFrame | None = None
     warnings: tuple[RunWarning, ...] = ()
 
@@ -140,6 +146,7 @@ class RunResult:
             "suppression": self.suppression,
             "compliance": self.compliance,
             "segment_profiles": self.segment_profiles,
+            "monthly": self.monthly,
             "changes": self.changes,
         }
         written: dict[str, int | None] = {}
@@ -164,6 +171,7 @@ class RunResult:
         folder = Path(folder)
         meta = json.loads((folder / RUN_FILES["meta"]).read_text(encoding="utf-8"))
         changes = folder / RUN_FILES["changes"]
+        monthly = folder / RUN_FILES["monthly"]  # absent from runs stored before it was kept
         return cls(
             ledger=pl.read_parquet(folder / RUN_FILES["ledger"]),
             suppression=pl.read_parquet(folder / RUN_FILES["suppression"]),
@@ -173,6 +181,7 @@ class RunResult:
             passthrough=tuple(meta["passthrough"]),
             event_stats=meta["event_stats"],
             segment_profiles=pl.read_parquet(folder / RUN_FILES["segment_profiles"]),
+            monthly=pl.read_parquet(monthly) if monthly.exists() else pl.DataFrame(schema=MONTHLY_SCHEMA),
             changes=pl.read_parquet(changes) if changes.exists() else None,
             warnings=tuple(RunWarning(**warning) for warning in meta.get("warnings", [])),
         )
