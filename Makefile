@@ -14,7 +14,8 @@ $(BIN)/python:
 	    && $(PYTHON) -m venv $(VENV); \
 	  else echo "make: python3 -m venv failed; install your distribution's python3-venv package" >&2; exit 1; fi; }
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml
+# The report's nbconvert template is installed into .venv/share/jupyter too: reinstall when it changes.
+$(VENV)/.installed: $(BIN)/python pyproject.toml $(wildcard listkit/templates/*/*)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	# The report runs in Jupyter kernel "python3": make it this environment's interpreter.
@@ -26,12 +27,19 @@ setup: $(VENV)/.installed
 sample: setup
 	$(BIN)/listkit run --subscribers data/sample/subscribers.csv --events data/sample/events.csv --out $(OUT)
 
-# The DNS tests run a real dnsmasq on loopback: installed from Debian's packages when missing (as root).
+# The DNS tests run a real dnsmasq on loopback, the report's browser test Debian's chromium (headless,
+# driven by playwright; never a browser playwright downloads): installed from Debian's packages when
+# missing (as root). Without chromium the browser test is skipped, saying why; without dnsmasq make stops.
 test-tools:
 	@command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dnsmasq-base >/dev/null; \
 	  else echo "make: the DNS tests need dnsmasq; install your distribution's dnsmasq-base package" >&2; exit 1; fi; }
+	@[ -x /usr/bin/chromium ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      chromium fonts-liberation >/dev/null; \
+	  else echo "make: the report's browser test needs /usr/bin/chromium (Debian's chromium package); skipping it" >&2; fi; }
 
 test: setup test-tools
 	$(BIN)/ruff check .

@@ -18,7 +18,16 @@ from typing import Any
 
 import polars as pl
 
-__all__ = ["MASK", "redact", "redact_expr", "redact_labels", "redact_value"]
+__all__ = [
+    "MASK",
+    "mask_address",
+    "mask_address_expr",
+    "mask_text",
+    "redact",
+    "redact_expr",
+    "redact_labels",
+    "redact_value",
+]
 
 #: What an address-like piece of text becomes.
 MASK = "(address)"
@@ -39,6 +48,18 @@ _MASK_RUST = "${quotes}" + MASK
 _ADDRESS = re.compile(
     f"(?:{_QUOTED}|(?<!{_CHAR})(?P<quotes>{_QUOTES}+){_FIRST_CHAR}{_CHAR}*+)@{_DOMAIN_CHAR}++"
 )
+
+
+#: The same tokens with their parts named, for :func:`mask_text`: the opening quote of a quoted local
+#: part (``qfirst``), or the quotes before a token and its first character; and the domain.
+_PARTS = re.compile(
+    f'(?:(?P<qfirst>")[^"\r\n]*"|(?<!{_CHAR})(?P<quotes>{_QUOTES}+)(?P<first>{_FIRST_CHAR}){_CHAR}*+)'
+    f"@(?P<domain>{_DOMAIN_CHAR}++)"
+)
+#: What stands for the rest of a local part in :func:`mask_address` (``j***@gmail.com``).
+_HIDDEN = "***"
+# White space around a value, stripped alike by Python and polars (their own notions of white space differ).
+_PADDING = " \t\r\n"
 
 
 def _mask(match: re.Match[str]) -> str:
@@ -92,3 +113,59 @@ def redact_labels(counts: dict[str, int]) -> dict[str, int]:
         key = redact(label)
         merged[key] = merged.get(key, 0) + count
     return dict(sorted(merged.items()))
+
+
+def mask_address(address: str | None) -> str | None:
+    """An address shown without giving it away: its first character, ``***`` and its domain.
+
+    ``mask_address("john@gmail.com") == "j***@gmail.com"``. The report shows addresses this way (the
+    typo fixes found, an example of a reason) so that a reader sees the domain, and no address appears
+    in full. The domain is what follows the last ``@``; a value without ``@`` is no address and is shown
+    as :data:`MASK`, as :func:`redact` shows one, and an empty one stays empty (nothing to hide).
+    Masking a masked address changes nothing; ``None`` stays ``None``. :func:`mask_address_expr` is
+    the same for a polars column.
+    """
+    if address is None:
+        return None
+    value = address.strip(_PADDING)
+    local, at, domain = value.rpartition("@")
+    if not at:
+        return MASK if value else ""
+    return local[:1] + _HIDDEN + "@" + domain
+
+
+def mask_address_expr(expr: pl.Expr) -> pl.Expr:
+    """The polars form of :func:`mask_address` for a column of addresses (vectorised, same results)."""
+    value = expr.str.strip_chars(_PADDING)
+    # What precedes the last "@" (greedy, across line breaks) and what follows it.
+    parts = value.str.extract_groups(r"(?s)^(?P<local>.*)@(?P<domain>[^@]*)$")
+    first = parts.struct.field("local").str.head(1)
+    domain = parts.struct.field("domain")
+    return (
+        pl.when(value.str.contains("@", literal=True))
+        .then(pl.concat_str(first, pl.lit(_HIDDEN + "@"), domain))
+        .when(value != "")
+        .then(pl.lit(MASK))
+        .otherwise(value)
+        .name.keep()  # the column keeps its name, as with any other string method
+    )
+
+
+def mask_text(text: str) -> str:
+    """``text`` with every address-like piece (as :func:`redact` finds them) masked as
+    :func:`mask_address` shows an address: ``write to john@gmail.com`` becomes ``write to j***@gmail.com``.
+
+    The report's last safeguard (:mod:`listkit.render` passes every text it shows through it): unlike
+    :func:`redact`, it leaves masked addresses as they are, so a table of masked typo fixes reads the same,
+    and a token whose domain holds no letter or digit (``info@, sales@...``) is left alone.
+    """
+    if "@" not in text:
+        return text
+    return _PARTS.sub(_mask_parts, text)
+
+
+def _mask_parts(match: re.Match[str]) -> str:
+    if not any(character.isalnum() for character in match["domain"]):
+        return match[0]  # "sales@..." in a sentence: a domain of punctuation alone is nobody's address
+    start = match["qfirst"] or (match["quotes"] or "") + match["first"]
+    return start + _HIDDEN + "@" + match["domain"]
