@@ -1,36 +1,95 @@
-"""The ``listkit`` command: ``run`` a list, print the ``policy`` options, or ``synth`` a realistic list.
+"""The ``listkit`` command: ``run`` a list, render its ``report`` again, print the ``policy`` options,
+or ``synth`` a realistic list.
 
 No logic lives here: arguments become a :class:`~listkit.policy.Policy` and calls to the public
 functions. Errors become one line on stderr and exit status 2, never a traceback.
+
+Progress: while ``run`` and ``report`` work, a line per finished stage goes to stderr (what it did,
+its counts, its seconds: ``listkit: read the inputs: 3,000 rows, 78,204 events (0.4 s)``) when stderr
+is a terminal; ``--progress`` writes them anywhere (a scheduled job's log), ``--quiet`` never. So
+scheduled runs and pipes stay quiet unless asked; warnings, errors and the summary on stdout are
+printed either way.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
+import json
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
-from listkit.errors import ListkitError
+from listkit import __version__
+from listkit.errors import ConfigError, InputError, ListkitError
 from listkit.privacy import redact
 
 if TYPE_CHECKING:
+    from listkit.pipeline import Progress
     from listkit.policy import Policy
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
 
 
+_EXAMPLES = """\
+examples:
+  listkit run --subscribers list.csv --events events.csv --out results/
+  listkit report results/           # results/report.html again, from the run stored in results/run/
+  listkit policy > policy.toml      # every policy option with its range, to edit and pass as --config
+  listkit synth --subscribers 10000 --out synthetic/
+  listkit run --help                # every option of a run, and more examples
+
+Exit status: 0 done, 2 bad input or options (one line on stderr says what to do), 1 an internal error.
+"""
+
+_RUN_EXAMPLES = """\
+examples:
+  listkit run --subscribers list.csv --events events.csv --out results/
+  listkit run --subscribers list.csv --events events.csv --out results/2026-11 --previous results/2026-10
+  listkit run --subscribers list.csv --events events.parquet --out results/ --config policy.toml \\
+      --sunset-days 180 --as-of 2026-11-01
+  listkit run --subscribers list.csv --events events.csv --out results/ \\
+      --format mailchimp --suppression-format mailgun --warmup-days 14
+  # a ledger to share, its addresses hashed with the secret in $LISTKIT_EMAIL_SALT:
+  listkit run --subscribers list.csv --events events.csv --out share/ --hash-emails
+
+Progress lines go to stderr when it is a terminal (--progress: always, --quiet: never); the summary
+and the files written go to stdout.
+"""
+
+_REPORT_EXAMPLES = """\
+examples:
+  listkit report results/                          # results/report.html again, from results/run/
+  listkit report results/ --out /tmp/report.html   # the report elsewhere; results/ stays as it is
+
+The report is written to a temporary file beside it and renamed into place, so a failing notebook
+leaves the previous report; in the output folder, manifest.json's sha256 of report.html is updated.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
-        prog="listkit", description="Email list hygiene with explained outcomes."
+        prog="listkit",
+        description="Email list hygiene with explained outcomes.",
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"listkit {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="validate, score, segment and prune a list; write every output")
+    run = commands.add_parser(
+        "run",
+        help="validate, score, segment and prune a list; write every output",
+        description="Validate, score, segment and prune a list; write every output into --out.",
+        epilog=_RUN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     run.add_argument("--subscribers", required=True, type=Path, help="subscriber list (CSV or Parquet)")
     run.add_argument("--events", type=Path, help="event history (CSV or Parquet)")
     run.add_argument("--feedback", type=Path, help="folder of .eml files or an mbox of bounce/complaint mail")
@@ -55,9 +114,24 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="an earlier run's output folder: keep its segment names, write changes.csv",
     )
+    _add_progress_flags(run)
     _add_export_flags(run)
     _add_policy_flags(run)
     run.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+
+    report = commands.add_parser(
+        "report",
+        help="render report.html again from the run stored in an output folder",
+        description="Render the report of a listkit output folder again, from the run it stores in run/.",
+        epilog=_REPORT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    report.add_argument("dir", type=Path, metavar="DIR", help="the --out folder of a listkit run")
+    report.add_argument(
+        "--out", type=Path, metavar="FILE", help="where to write the report (default: DIR/report.html)"
+    )
+    _add_progress_flags(report)
+    report.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
 
     listing = commands.add_parser(
         "policy", help="print every policy option (meaning, range, default, flag) as a TOML file for --config"
@@ -75,6 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--format", choices=("csv", "parquet"), default="csv")
     synth.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
     return parser
+
+
+def _add_progress_flags(command: argparse.ArgumentParser) -> None:
+    """``--quiet`` and ``--progress``: whether stage lines go to stderr (by default: when a terminal)."""
+    group = command.add_mutually_exclusive_group()
+    group.add_argument("--quiet", action="store_true", help="no progress lines (warnings and errors stay)")
+    group.add_argument(
+        "--progress", action="store_true", help="progress lines on stderr even when it is not a terminal"
+    )
 
 
 def _add_export_flags(run: argparse.ArgumentParser) -> None:
@@ -125,6 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "report":
+            return _report(args)
         if args.command == "policy":
             return _policy(args)
         return _synth(args)
@@ -170,6 +255,8 @@ def _run(args: argparse.Namespace) -> int:
         previous=args.previous,
         config=args.config,
     )
+    # The pipeline's and export's stage hooks are asked for only when their lines are shown.
+    hooks = {"progress": progress} if (progress := stage_printer(args)) else {}
     with output_lock(args.out, inputs=inputs):  # a second run on the same --out is refused before it reads
         result = run_files(
             args.subscribers,
@@ -179,6 +266,7 @@ def _run(args: argparse.Namespace) -> int:
             feedback=args.feedback,
             previous=args.previous,
             stream_events=args.stream_events,
+            **hooks,
         )
         written = export(
             result,
@@ -191,6 +279,7 @@ def _run(args: argparse.Namespace) -> int:
             excel=args.excel,
             gzip=args.gzip,
             max_rows=args.max_rows,
+            **hooks,
         )
     for warning in result.warnings:
         print(f"listkit: warning: {warning.message}", file=sys.stderr)
@@ -219,6 +308,114 @@ def _files_written(written: dict[str, Path]) -> str:
     shown = {label: paths if len(paths) <= 6 else [f"{len(paths)} files in {Path(paths[0]).parent}/"]
              for label, paths in lines}  # fmt: skip
     return "\n".join(f"{label + ':':<13}{', '.join(paths)}" for label, paths in shown.items() if paths)
+
+
+#: What each stage of a run did, as its progress line says it; a stage not listed is shown by its name.
+STAGE_LABELS = {
+    "reading": "read the inputs",
+    "survey": "surveyed the event log",
+    "activity": "counted each address's events",
+    "monthly": "counted the events of each month",
+    "addresses": "checked the addresses",
+    "features": "scored engagement",
+    "rules": "applied the rules",
+    "segments": "segmented the kept rows",
+    "changes": "compared with the previous run",
+    "export": "wrote the files",
+    "report": "rendered the report",
+}
+
+
+def stage_line(stage: str, seconds: float, counts: dict[str, int]) -> str:
+    """The progress line of a finished stage: ``listkit: read the inputs: 3,000 rows, 78,204 events (0.4 s)``.
+
+    Counts are shown in their order, names with ``_`` read as spaces.
+    """
+    label = STAGE_LABELS.get(stage, stage.replace("_", " "))
+    shown = ", ".join(f"{count:,} {name.replace('_', ' ')}" for name, count in counts.items())
+    return f"listkit: {label}{': ' + shown if shown else ''} ({seconds:,.1f} s)"
+
+
+def stage_printer(args: argparse.Namespace, stream: TextIO | None = None) -> Progress | None:
+    """The progress hook of :func:`listkit.run_files` and :func:`listkit.export` that prints each
+    :func:`stage_line` to ``stream`` (stderr); ``None`` when no line is to be shown: with ``--quiet``,
+    or when the stream is not a terminal and ``--progress`` was not given."""
+    stream = stream or sys.stderr
+    if args.quiet or not (args.progress or stream.isatty()):
+        return None
+
+    def hook(stage: str, seconds: float, counts: dict[str, int]) -> None:
+        print(stage_line(stage, seconds, counts), file=stream, flush=True)
+
+    return hook
+
+
+def _report(args: argparse.Namespace) -> int:
+    """``listkit report DIR [--out FILE]``: the report of a stored run, rendered again and swapped in."""
+    from listkit.layout import MANIFEST_FILE, REPORT_FILE, RUN_DIR, RUN_FILES
+    from listkit.outdir import output_lock
+    from listkit.render import render_report
+
+    folder = args.dir
+    stored = f"{RUN_DIR}/{RUN_FILES['meta']}"
+    if not ((folder / stored).is_file() and (folder / MANIFEST_FILE).is_file()):
+        raise InputError(
+            f"is not the output folder of a listkit run ({stored} or {MANIFEST_FILE} is missing)",
+            file=folder,
+            hint="give listkit report the --out folder of `listkit run` (one that stores run/)",
+        )
+    progress = stage_printer(args)
+    with output_lock(folder) as real:  # no run replaces the folder while its report is rendered
+        target = (args.out or real / REPORT_FILE).resolve()
+        in_folder = target == real / REPORT_FILE
+        if not in_folder and target.is_relative_to(real):
+            raise ConfigError(
+                f"--out {args.out} is inside the output folder {folder}, whose files its manifest lists; "
+                f"write the report to {folder / REPORT_FILE} (the default) or outside the folder."
+            )
+        if target.is_dir():
+            raise ConfigError(f"--out {args.out} is a folder; give the file to write, such as report.html.")
+        if not target.parent.is_dir():
+            raise ConfigError(
+                f"--out {args.out}: the folder {target.parent} does not exist; create it first."
+            )
+        if in_folder:  # what an earlier report command killed half-way left (the lock keeps others out)
+            for stale in real.glob(f".{REPORT_FILE}.listkit-*.tmp"):
+                stale.unlink()
+        started = time.monotonic()
+        with _replacing(target) as draft:
+            render_report(real / RUN_DIR, draft)
+            if in_folder:  # the manifest lists report.html with its sha256
+                with _replacing(real / MANIFEST_FILE) as manifest:
+                    _manifest_with_report(real / MANIFEST_FILE, manifest, draft, REPORT_FILE)
+        if progress:
+            progress("report", time.monotonic() - started, {})
+    print(f"{'report:':<13}{args.out or folder / REPORT_FILE}")
+    return 0
+
+
+@contextlib.contextmanager
+def _replacing(target: Path) -> Iterator[Path]:
+    """A new file beside ``target`` for the block to write; it replaces ``target`` (one rename, so a
+    reader sees the old file or the new one) when the block ends without an error, else it is removed.
+
+    Nested blocks rename in reverse order: the inner file (the manifest) the moment before the outer one.
+    """
+    draft = target.with_name(f".{target.name}.listkit-{os.getpid()}.tmp")
+    try:
+        yield draft
+        os.replace(draft, target)
+    finally:
+        draft.unlink(missing_ok=True)
+
+
+def _manifest_with_report(manifest: Path, draft: Path, report: Path, name: str) -> None:
+    """Write to ``draft`` the manifest with the entry of the report ``name`` describing ``report``."""
+    content = json.loads(manifest.read_text(encoding="utf-8"))
+    digest = hashlib.sha256(report.read_bytes()).hexdigest()
+    content.setdefault("files", {})[name] = {"rows": None, "sha256": digest}
+    # As export writes it: two-space indents, sorted keys, a final newline.
+    draft.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def policy_from_args(args: argparse.Namespace) -> Policy:
