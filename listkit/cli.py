@@ -14,18 +14,14 @@ printed either way.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import hashlib
-import json
 import os
 import sys
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from listkit import __version__
-from listkit.errors import ConfigError, InputError, ListkitError
+from listkit.errors import ListkitError
 from listkit.privacy import redact
 
 if TYPE_CHECKING:
@@ -352,70 +348,11 @@ def stage_printer(args: argparse.Namespace, stream: TextIO | None = None) -> Pro
 
 def _report(args: argparse.Namespace) -> int:
     """``listkit report DIR [--out FILE]``: the report of a stored run, rendered again and swapped in."""
-    from listkit.layout import MANIFEST_FILE, REPORT_FILE, RUN_DIR, RUN_FILES
-    from listkit.outdir import output_lock
-    from listkit.render import render_report
+    from listkit.export import export_report
 
-    folder = args.dir
-    stored = f"{RUN_DIR}/{RUN_FILES['meta']}"
-    if not ((folder / stored).is_file() and (folder / MANIFEST_FILE).is_file()):
-        raise InputError(
-            f"is not the output folder of a listkit run ({stored} or {MANIFEST_FILE} is missing)",
-            file=folder,
-            hint="give listkit report the --out folder of `listkit run` (one that stores run/)",
-        )
-    progress = stage_printer(args)
-    with output_lock(folder) as real:  # no run replaces the folder while its report is rendered
-        target = (args.out or real / REPORT_FILE).resolve()
-        in_folder = target == real / REPORT_FILE
-        if not in_folder and target.is_relative_to(real):
-            raise ConfigError(
-                f"--out {args.out} is inside the output folder {folder}, whose files its manifest lists; "
-                f"write the report to {folder / REPORT_FILE} (the default) or outside the folder."
-            )
-        if target.is_dir():
-            raise ConfigError(f"--out {args.out} is a folder; give the file to write, such as report.html.")
-        if not target.parent.is_dir():
-            raise ConfigError(
-                f"--out {args.out}: the folder {target.parent} does not exist; create it first."
-            )
-        if in_folder:  # what an earlier report command killed half-way left (the lock keeps others out)
-            for stale in real.glob(f".{REPORT_FILE}.listkit-*.tmp"):
-                stale.unlink()
-        started = time.monotonic()
-        with _replacing(target) as draft:
-            render_report(real / RUN_DIR, draft)
-            if in_folder:  # the manifest lists report.html with its sha256
-                with _replacing(real / MANIFEST_FILE) as manifest:
-                    _manifest_with_report(real / MANIFEST_FILE, manifest, draft, REPORT_FILE)
-        if progress:
-            progress("report", time.monotonic() - started, {})
-    print(f"{'report:':<13}{args.out or folder / REPORT_FILE}")
+    written = export_report(args.dir, out=args.out, progress=stage_printer(args))
+    print(f"{'report:':<13}{written}")
     return 0
-
-
-@contextlib.contextmanager
-def _replacing(target: Path) -> Iterator[Path]:
-    """A new file beside ``target`` for the block to write; it replaces ``target`` (one rename, so a
-    reader sees the old file or the new one) when the block ends without an error, else it is removed.
-
-    Nested blocks rename in reverse order: the inner file (the manifest) the moment before the outer one.
-    """
-    draft = target.with_name(f".{target.name}.listkit-{os.getpid()}.tmp")
-    try:
-        yield draft
-        os.replace(draft, target)
-    finally:
-        draft.unlink(missing_ok=True)
-
-
-def _manifest_with_report(manifest: Path, draft: Path, report: Path, name: str) -> None:
-    """Write to ``draft`` the manifest with the entry of the report ``name`` describing ``report``."""
-    content = json.loads(manifest.read_text(encoding="utf-8"))
-    digest = hashlib.sha256(report.read_bytes()).hexdigest()
-    content.setdefault("files", {})[name] = {"rows": None, "sha256": digest}
-    # As export writes it: two-space indents, sorted keys, a final newline.
-    draft.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def policy_from_args(args: argparse.Namespace) -> Policy:

@@ -13,10 +13,13 @@ run (:data:`listkit.layout.RUN_DIR`) once everything else is written.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
+import os
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -26,7 +29,7 @@ import polars as pl
 
 from listkit.addresses import reference_versions
 from listkit.csvfiles import TIMESTAMP_FORMAT, FileOptions, write_csv
-from listkit.errors import OutputError
+from listkit.errors import ConfigError, InputError, OutputError
 from listkit.hashing import MANIFEST_KEY, hash_ledger
 from listkit.layout import (
     CHANGES_FILE,
@@ -35,11 +38,12 @@ from listkit.layout import (
     PROFILE_FILE,
     REPORT_FILE,
     RUN_DIR,
+    RUN_FILES,
     segment_file,
     suppression_file,
     warmup_file,
 )
-from listkit.outdir import Staging, replacement
+from listkit.outdir import Staging, output_lock, replacement
 from listkit.policy import Policy
 from listkit.presets import ImportTable, check_preset, segment_table, suppression_tables
 from listkit.result import RunResult
@@ -138,8 +142,76 @@ def export(
             "started_at": started_at.strftime(TIMESTAMP_FORMAT),
             "seconds": round(time.monotonic() - started, 3),
         }
-        (staging.folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        _write_manifest(staging.folder / MANIFEST_FILE, manifest)
     return {name: out_dir / name for name in [*written, MANIFEST_FILE]}
+
+
+def export_report(
+    out_dir: str | Path, *, out: str | Path | None = None, progress: Progress | None = None
+) -> Path:
+    """Render the report of the run stored in ``out_dir`` (an earlier :func:`export`) again.
+
+    It replaces ``out_dir/report.html`` (and its entry in the manifest), or writes ``out``, a file
+    outside ``out_dir``. Each file is replaced by one rename, so a failed render leaves the old
+    report; the lock of ``out_dir`` keeps a run from replacing the folder meanwhile. Returns the path
+    written.
+    """
+    from listkit.render import render_report  # papermill is slow to import; only when needed
+
+    folder = Path(out_dir)
+    stored = f"{RUN_DIR}/{RUN_FILES['meta']}"
+    if not ((folder / stored).is_file() and (folder / MANIFEST_FILE).is_file()):
+        raise InputError(
+            f"is not the output folder of a listkit run ({stored} or {MANIFEST_FILE} is missing)",
+            file=folder,
+            hint="give listkit report the --out folder of `listkit run` (one that stores run/)",
+        )
+    with output_lock(folder) as real:
+        target = Path(out).resolve() if out is not None else real / REPORT_FILE
+        in_folder = target == real / REPORT_FILE
+        if not in_folder and target.is_relative_to(real):
+            raise ConfigError(
+                f"--out {out} is inside the output folder {folder}, whose files its manifest lists; "
+                f"write the report to {folder / REPORT_FILE} (the default) or outside the folder."
+            )
+        if target.is_dir():
+            raise ConfigError(f"--out {out} is a folder; give the file to write, such as report.html.")
+        if not target.parent.is_dir():
+            raise ConfigError(f"--out {out}: the folder {target.parent} does not exist; create it first.")
+        if in_folder:  # what an earlier report command killed half-way left (the lock keeps others out)
+            for stale in real.glob(f".{REPORT_FILE}.listkit-*.tmp"):
+                stale.unlink()
+        started = time.perf_counter()
+        with _replacing(target) as draft:
+            render_report(real / RUN_DIR, draft)
+            if in_folder:  # the manifest lists report.html with its sha256
+                manifest = json.loads((real / MANIFEST_FILE).read_text(encoding="utf-8"))
+                manifest.setdefault("files", {})[REPORT_FILE] = {"rows": None, "sha256": _sha256(draft)}
+                with _replacing(real / MANIFEST_FILE) as new_manifest:
+                    _write_manifest(new_manifest, manifest)
+        if progress is not None:
+            progress("report", time.perf_counter() - started, {})
+    return Path(out) if out is not None else folder / REPORT_FILE
+
+
+@contextlib.contextmanager
+def _replacing(target: Path) -> Iterator[Path]:
+    """A new file beside ``target`` for the block to write; it replaces ``target`` (one rename, so a
+    reader sees the old file or the new one) when the block ends without an error, else it is removed.
+
+    Nested blocks rename in reverse order: the inner file (the manifest) the moment before the outer one.
+    """
+    draft = target.with_name(f".{target.name}.listkit-{os.getpid()}.tmp")
+    try:
+        yield draft
+        os.replace(draft, target)
+    finally:
+        draft.unlink(missing_ok=True)
+
+
+def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    """The manifest as every run writes it: two-space indents, sorted keys, a final newline."""
+    path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _write_all(
