@@ -12,6 +12,8 @@ Each stage is also callable on its own: ``validate`` (addresses), ``score`` (eng
 events), ``flag`` (reasons and outcome), ``segment`` (named segments of kept rows).
 """
 
+from importlib.metadata import version
+
 from listkit.addresses import check_addresses
 from listkit.changes import changes
 from listkit.compliance import provider_compliance
@@ -27,7 +29,7 @@ from listkit.rules import flag
 from listkit.scan import scan_events
 from listkit.segments import Segmenter, segment
 
-__version__ = "0.1.0"
+__version__ = version("listkit")  # one place: pyproject.toml
 
 __all__ = [
     "REASON_CODES",
