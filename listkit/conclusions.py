@@ -219,7 +219,8 @@ def _alternatives(result: RunResult) -> list[tuple[str, Any, str]]:
     for name in report.THRESHOLD_OPTIONS:
         current = getattr(policy, name)
         if name in _SWITCHES:
-            tried.append((name, not current, f"{'keeping' if current else 'pruning'} {_SWITCHES[name]}"))
+            kept_as = "kept with a warning" if current else "pruned"
+            tried.append((name, not current, f"{_SWITCHES[name]} {kept_as}"))
         else:
             tried += [(name, value, _WORDS[name].format(value)) for value in _neighbours(name, current)]
     return tried
@@ -254,8 +255,8 @@ def threshold_effects(result: RunResult, *, what_if: WhatIf | None = None) -> pl
         )
         reasons = ", ".join(f"{code} {n:+,}" for n, code in changes[:2])
         if pruned or kept:
-            parts = [f"{pruned:,} more rows would be pruned"] if pruned else []
-            parts += [f"{kept:,} more would be kept"] if kept else []
+            parts = [f"{report.counted(pruned, 'more row')} would be pruned"] if pruned else []
+            parts += [f"{report.counted(kept, 'more row')} would be kept"] if kept else []
             sentence = f"with {words}, {' and '.join(parts)}" + (f" ({reasons})" if reasons else "")
         else:
             sentence = f"with {words}, nothing would change"

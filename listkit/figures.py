@@ -151,9 +151,8 @@ def funnel(result: RunResult) -> ReportFigure:
     if biggest and biggest["removed"]:
         top = removals.filter(pl.col("step") == biggest["step"])
         cause = f", mostly {top['reason'][0]} ({top['rows'][0]:,})" if top.height else ""
-        takeaway += (
-            f'; the biggest cut is at "{biggest["step"]}": {report.counted(biggest["removed"], "row")}{cause}'
-        )
+        removed = report.counted(biggest["removed"], "row")
+        takeaway += f"; the biggest cut, {removed}, is at the step {biggest['step']}{cause}"
     return _made("funnel", figure, "Horizontal bar chart", title, takeaway + ".")
 
 
