@@ -21,7 +21,17 @@ from listkit.layout import SEGMENTS_DIR, SUPPRESSION_DIR, SUPPRESSION_FILE, segm
 from listkit.policy import BY_NAME
 from listkit.result import RunResult
 
-__all__ = ["SOURCE_STANDS_OUT", "actions", "threshold_effects", "what_to_do"]
+__all__ = [
+    "SOURCE_STANDS_OUT",
+    "actions",
+    "provider_action",
+    "source_action",
+    "suppress_action",
+    "threshold_effects",
+    "thresholds_action",
+    "what_to_do",
+    "winback_action",
+]
 
 #: A source is worth fixing when its share of bad addresses is at least this many times the list's.
 SOURCE_STANDS_OUT = 1.25

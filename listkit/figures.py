@@ -28,6 +28,7 @@ from listkit.result import RunResult
 from listkit.segment_profiles import RULE_SEGMENTS
 
 __all__ = [
+    "FIGURES",
     "ReportFigure",
     "bounce_rates",
     "changes",

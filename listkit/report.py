@@ -38,7 +38,7 @@ import polars as pl
 
 from listkit.compliance import COMPLAINT_LIMIT, COMPLAINT_TARGET
 from listkit.policy import BY_NAME
-from listkit.reasons import BY_CODE, FUNNEL, REASONS, SUPPRESSING_REASONS, pruning_reasons
+from listkit.reasons import BY_CODE, FUNNEL, REASONS, pruning_reasons
 from listkit.result import RunResult
 
 try:  # The one masking of addresses (issue 12, part B); this local form only until it is merged.
@@ -76,7 +76,6 @@ __all__ = [
     "segment_guide",
     "segment_table",
     "source_table",
-    "suppression_counts",
     "thresholds_table",
     "typo_table",
     "warmup_table",
@@ -575,12 +574,6 @@ def thresholds_table(result: RunResult) -> pl.DataFrame:
             "meaning": [BY_NAME[name].meaning.split(";")[0] for name in THRESHOLD_OPTIONS],
         }
     )
-
-
-def suppression_counts(result: RunResult) -> dict[str, int]:
-    """Rows per suppressing reason (a row may have several), in registry order, zero counts left out."""
-    counts = result.summary()["reason"]
-    return {code: counts[code] for code in SUPPRESSING_REASONS if counts.get(code)}
 
 
 def event_log_table(result: RunResult) -> pl.DataFrame:
