@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from listkit import report
+from listkit import report, sensitivity
 from listkit.compliance import PERIODS
 from listkit.layout import SEGMENTS_DIR, SUPPRESSION_DIR, SUPPRESSION_FILE, segment_file
 from listkit.policy import BY_NAME
@@ -50,7 +50,8 @@ _LINE_WORDS = {
 }
 _REASON_WORDS = {"unsubscribed": "unsubscribed", "complaint": "complained", "hard_bounce": "hard-bounced"}
 
-WhatIf = Callable[..., Any]
+#: :func:`listkit.sensitivity.what_if`, or a stand-in with its signature.
+WhatIfFunction = Callable[..., sensitivity.WhatIf]
 
 
 def suppress_action(result: RunResult) -> str:
@@ -236,26 +237,16 @@ def _alternatives(result: RunResult) -> list[tuple[str, Any, str]]:
     return tried
 
 
-def _default_what_if() -> WhatIf | None:
-    try:  # listkit.sensitivity comes with issue 12's part R1
-        from listkit.sensitivity import what_if
-    except ImportError:  # pragma: no cover - until it is merged
-        return None
-    return what_if
-
-
-def threshold_effects(result: RunResult, *, what_if: WhatIf | None = None) -> pl.DataFrame:
+def threshold_effects(result: RunResult, *, what_if: WhatIfFunction | None = None) -> pl.DataFrame:
     """What other values of the pruning thresholds would do, one row per value tried.
 
     Columns ``option``, ``now`` and ``tried`` (as text), ``newly_pruned``, ``newly_kept`` and
     ``sentence`` ("with a 180-day sunset window, 412 more rows would be pruned (inactive +412)").
-    ``what_if`` is :func:`listkit.sensitivity.what_if` (default); empty when it is not available.
+    ``what_if`` is :func:`listkit.sensitivity.what_if` unless given (a stand-in for tests).
     """
-    what_if = what_if or _default_what_if()
+    what_if = what_if or sensitivity.what_if
     schema = {"option": pl.String, "now": pl.String, "tried": pl.String, "newly_pruned": pl.Int64,
               "newly_kept": pl.Int64, "sentence": pl.String}  # fmt: skip
-    if what_if is None:
-        return pl.DataFrame(schema=schema)
     rows = []
     for name, value, words in _alternatives(result):
         effect = what_if(result, **{name: value})
@@ -279,19 +270,17 @@ def _text(value: Any) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
-def thresholds_action(result: RunResult, *, what_if: WhatIf | None = None) -> str:
+def thresholds_action(result: RunResult, *, what_if: WhatIfFunction | None = None) -> str:
     """The thresholds the run used and what other values would do."""
     table = report.thresholds_table(result)
     used = ", ".join(f"`{option} = {value}`" for option, value in table.select("option", "value").rows())
     text = f"**Thresholds used** (`listkit policy` explains every option): {used}."
     effects = threshold_effects(result, what_if=what_if)
-    if effects.is_empty():
-        return text + " (What other values would do needs `listkit.sensitivity`.)"
     lines = "".join(f"\n   - {sentence[0].upper()}{sentence[1:]}." for sentence in effects["sentence"])
     return text + " What changing them would do:" + lines
 
 
-def actions(result: RunResult, *, what_if: WhatIf | None = None) -> list[str]:
+def actions(result: RunResult, *, what_if: WhatIfFunction | None = None) -> list[str]:
     """The items of "What to do now", in order, each a Markdown paragraph."""
     return [
         suppress_action(result),
@@ -302,7 +291,7 @@ def actions(result: RunResult, *, what_if: WhatIf | None = None) -> list[str]:
     ]
 
 
-def what_to_do(result: RunResult, *, what_if: WhatIf | None = None) -> str:
+def what_to_do(result: RunResult, *, what_if: WhatIfFunction | None = None) -> str:
     """The report's first section, "What to do now", as Markdown (a heading and a numbered list)."""
     items = "\n".join(f"{number}. {item}" for number, item in enumerate(actions(result, what_if=what_if), 1))
     return f"## What to do now\n\n{items}"

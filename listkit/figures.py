@@ -10,7 +10,6 @@ saying why, so the notebook shows the sentence instead. :func:`present` shows on
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -77,19 +76,12 @@ class ReportFigure:
     alt: str
 
 
-# listkit.display.show(figure, alt=...) comes with issue 12's part B; until then figures show without it.
-_SHOW_TAKES_ALT = "alt" in inspect.signature(show).parameters
-
-
 def present(item: ReportFigure) -> None:
     """Show a report figure in a notebook (with its alt text), then its takeaway."""
     if item.figure is None:
         show(f"*{item.takeaway}*")
         return
-    if _SHOW_TAKES_ALT:
-        show(item.figure, alt=item.alt)
-    else:
-        show(item.figure)
+    show(item.figure, alt=item.alt)
     show(f"**Takeaway:** {item.takeaway}")
 
 
@@ -636,10 +628,10 @@ def warmup(result: RunResult) -> ReportFigure:
 
 #: Every figure in report order.
 FIGURES: tuple[Callable[[RunResult], ReportFigure], ...] = (
-    funnel,
-    reasons,
     segment_sizes,
     segment_profiles,
+    funnel,
+    reasons,
     scores,
     engagement_over_time,
     signup_cohorts,

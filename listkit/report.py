@@ -38,17 +38,9 @@ import polars as pl
 
 from listkit.compliance import COMPLAINT_LIMIT, COMPLAINT_TARGET
 from listkit.policy import BY_NAME
+from listkit.privacy import mask_address_expr
 from listkit.reasons import BY_CODE, FUNNEL, REASONS, pruning_reasons
 from listkit.result import RunResult
-
-try:  # The one masking of addresses (issue 12, part B); this local form only until it is merged.
-    from listkit.privacy import mask_address_expr
-except ImportError:  # pragma: no cover - removed once listkit.privacy.mask_address_expr exists
-
-    def mask_address_expr(expr: pl.Expr) -> pl.Expr:
-        """``x***@domain`` for an address (the local part hidden whole)."""
-        return expr.str.replace(r"^.*@", "x***@")
-
 
 __all__ = [
     "BOUNCE_REVIEW_RATE",
@@ -69,7 +61,6 @@ __all__ = [
     "funnel_table",
     "headline",
     "list_bad_address_rate",
-    "mask_address_expr",
     "monthly_table",
     "reasons_table",
     "removal_step",
@@ -535,13 +526,13 @@ def typo_table(result: RunResult, top: int | None = 20) -> pl.DataFrame:
 
 
 def monthly_table(result: RunResult) -> pl.DataFrame:
-    """Engagement per calendar month (``RunResult.monthly``) with the machine share of opens.
+    """Engagement per calendar month (:attr:`RunResult.monthly`) with the machine share of opens.
 
     ``machine_open_rate`` is machine opens over all opens (human and machine) of the month; null in a
     month without opens. Empty when the run has no monthly counts.
     """
-    monthly = getattr(result, "monthly", None)  # RunResult.monthly (issue 12, part R1)
-    if monthly is None or monthly.is_empty():
+    monthly = result.monthly
+    if monthly.is_empty():
         return pl.DataFrame()
     opens = pl.col("human_opens") + pl.col("machine_opens")
     return monthly.sort("month").with_columns(

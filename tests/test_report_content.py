@@ -7,6 +7,7 @@ report itself is rendered once from a stored run, as ``listkit run`` and ``listk
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import re
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from conftest import SAMPLE
 
 import listkit
-from listkit import conclusions, figures, report
+from listkit import conclusions, figures, report, sensitivity
 from listkit.compliance import PERIODS
 from listkit.render import notebook_path, render_report
 
@@ -25,45 +26,9 @@ from listkit.render import notebook_path, render_report
 PERCENT = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s?%")
 
 
-def _monthly(events: pl.DataFrame, as_of) -> pl.DataFrame:
-    """Monthly counts of the sample's events in the shape of ``RunResult.monthly`` (issue 12, part R1).
-
-    A stand-in until that part is merged: human opens are opens not marked as machine opens.
-    """
-    event = pl.col("event").cast(pl.String)
-    machine = pl.col("machine_open").fill_null(False)
-    return (
-        events.filter(pl.col("timestamp") <= as_of)
-        .group_by(month=pl.col("timestamp").dt.truncate("1mo").dt.date())
-        .agg(
-            deliveries=(event == "delivered").sum(),
-            human_opens=((event == "open") & ~machine).sum(),
-            clicks=(event == "click").sum(),
-            machine_opens=((event == "open") & machine).sum(),
-            machine_clicks=pl.lit(0, pl.UInt32),
-            hard_bounces=((event == "bounce") & (pl.col("bounce_type") == "hard")).sum(),
-            soft_bounces=((event == "bounce") & (pl.col("bounce_type") == "soft")).sum(),
-            blocks=pl.lit(0, pl.UInt32),
-            complaints=(event == "complaint").sum(),
-            unsubscribes=(event == "unsubscribe").sum(),
-        )
-        .sort("month")
-    )
-
-
-def _with_monthly(result: listkit.RunResult, monthly: pl.DataFrame) -> listkit.RunResult:
-    if any(f.name == "monthly" for f in dataclasses.fields(result)):
-        return dataclasses.replace(result, monthly=monthly)
-    object.__setattr__(result, "monthly", monthly)  # before RunResult.monthly exists (issue 12, R1)
-    return result
-
-
 @pytest.fixture(scope="module")
 def sample_result() -> listkit.RunResult:
-    result = listkit.run_files(SAMPLE / "subscribers.csv", SAMPLE / "events.csv")
-    if getattr(result, "monthly", None) is not None:  # the run's own monthly counts (issue 12, R1)
-        return result
-    return _with_monthly(result, _monthly(listkit.read_events(SAMPLE / "events.csv"), result.as_of))
+    return listkit.run_files(SAMPLE / "subscribers.csv", SAMPLE / "events.csv")
 
 
 @pytest.fixture(scope="module")
@@ -120,13 +85,13 @@ def test_report_holds_no_full_address(report_html, sample_result):
     assert any(t.endswith("@gamil.com") for t in tokens), "the typo fixes show masked examples"
 
 
-def test_report_figures_carry_alt_text_when_display_takes_it(report_html):
+def test_report_figures_carry_their_alt_text(report_html, sample_result):
     images = re.findall(r"<img\b[^>]*>", report_html)
-    if not figures._SHOW_TAKES_ALT:
-        pytest.skip("listkit.display.show has no alt keyword yet (issue 12, part B)")
-    assert len(images) >= 10
     # The serializer quotes an attribute holding a double quote with single quotes.
-    assert all(re.search(r"""alt=(["'])[^"']{20,}""", image) for image in images)
+    alts = [html.unescape(m.group(2)) for m in (re.search(r"""alt=(["'])(.*?)\1""", i) for i in images) if m]
+    assert len(alts) == len(images) >= 10
+    drawn = [item for item in figures.report_figures(sample_result) if item.figure is not None]
+    assert alts == [item.alt for item in drawn], "each figure described by its kind, title and takeaway"
 
 
 # Figures --------------------------------------------------------------------------------------------
@@ -182,8 +147,13 @@ def test_engagement_over_time_reads_the_monthly_counts(sample_result):
     item = figures.engagement_over_time(sample_result)
     assert f"{last['human_opens']:,} human opens and {last['clicks']:,} clicks" in item.takeaway
     assert f"{last['machine_open_rate']:.0%} of all opens" in item.takeaway
-    empty = _with_monthly(dataclasses.replace(sample_result), _monthly(listkit.read_events(
-        SAMPLE / "events.csv").head(0), sample_result.as_of))  # fmt: skip
+    assert (
+        table["deliveries"].sum()
+        == sample_result.compliance.filter((pl.col("provider") == "all") & (pl.col("period") == PERIODS[1]))[
+            "deliveries"
+        ].item()
+    ), "every delivery of the log is in one month"
+    empty = dataclasses.replace(sample_result, monthly=sample_result.monthly.head(0))
     assert figures.engagement_over_time(empty).figure is None
 
 
@@ -392,10 +362,7 @@ def test_a_source_that_stands_out_is_named(sample_result):
     assert conclusions.source_action(sample_result).startswith("**No source stands out**")
 
 
-def test_threshold_effects_use_listkit_sensitivity_when_present(sample_result):
-    sensitivity = pytest.importorskip(
-        "listkit.sensitivity", reason="listkit.sensitivity is issue 12, part R1"
-    )
+def test_threshold_effects_use_listkit_sensitivity(sample_result):
     effects = conclusions.threshold_effects(sample_result)
     assert list(dict.fromkeys(effects["option"])) == list(report.THRESHOLD_OPTIONS)
     assert effects["sentence"].str.starts_with("with ").all()
