@@ -38,7 +38,7 @@ import polars as pl
 
 from listkit.compliance import COMPLAINT_LIMIT, COMPLAINT_TARGET
 from listkit.policy import BY_NAME
-from listkit.privacy import mask_address_expr
+from listkit.privacy import mask_address_expr, redact_expr
 from listkit.reasons import BY_CODE, FUNNEL, REASONS, pruning_reasons
 from listkit.result import RunResult
 
@@ -411,13 +411,15 @@ def source_table(result: RunResult) -> pl.DataFrame:
     domain, disposable domain, hard bounce, complaint; status or event); ``bad_address_rate`` the share
     with any of the first four; ``verdict`` compares it with the whole list's
     (:func:`list_bad_address_rate`), or is :data:`TOO_FEW` below :data:`MIN_SOURCE_ROWS` rows. Judged
-    sources come first. Rows without a source are ``(no source)``; empty when no row has one.
+    sources come first. Rows without a source are ``(no source)``; empty when no row has one. A source
+    is free text from the list: address-like text in it reads ``(address)``, as in every message
+    (:func:`listkit.privacy.redact_expr`), and sources that differ only there are counted together.
     """
     ledger = result.ledger
     if ledger["source"].null_count() == ledger.height:
         return pl.DataFrame()
     return (
-        ledger.group_by(source=pl.col("source").fill_null("(no source)"))
+        ledger.group_by(source=redact_expr(pl.col("source")).fill_null("(no source)"))
         .agg(
             rows=pl.len(),
             **{column: _has(code).mean() for code, column in _SOURCE_PROBLEMS.items()},

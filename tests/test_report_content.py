@@ -290,6 +290,24 @@ def test_source_table_rates_are_shares_of_the_source_rows(sample_result):
     assert table["verdict"].to_list()[-1] == report.TOO_FEW, "judged sources first"
 
 
+def test_a_source_holding_an_address_is_shown_without_it(sample_result):
+    # Free text typed into a CRM's source field: "import from <the agency's contact>".
+    ledger = sample_result.ledger.with_columns(
+        source=pl.when(pl.col("source") == "import")
+        .then(pl.concat_str(pl.lit("import from jane.doe"), (pl.col("source_row") % 2).cast(pl.String),
+                            pl.lit("@agency.example")))
+        .otherwise("source")
+    )  # fmt: skip
+    result = dataclasses.replace(sample_result, ledger=ledger)
+    table = report.source_table(result)
+    assert "import from (address)" in table["source"].to_list()
+    assert not table["source"].str.contains("@").any()
+    assert table.filter(pl.col("source") == "import from (address)")["rows"].item() == 389
+    labels = [tick.get_text() for tick in figures.source_quality(result).figure.axes[0].get_yticklabels()]
+    assert any(label.startswith("import from (address)") for label in labels)
+    assert not any("@" in label for label in labels), "nothing the page masker cannot reach in the picture"
+
+
 def test_cohorts_by_quarter_with_their_mailed_readers(sample_result):
     table = report.cohort_table(sample_result)
     assert table["label"][0] == "2023 Q2" and table["label"][-1] == "2026 Q4"  # sign-ups 2023-04 to 2026-10
