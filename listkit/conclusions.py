@@ -22,7 +22,6 @@ from listkit.policy import BY_NAME
 from listkit.result import RunResult
 
 __all__ = [
-    "SOURCE_STANDS_OUT",
     "actions",
     "provider_action",
     "source_action",
@@ -33,8 +32,6 @@ __all__ = [
     "winback_action",
 ]
 
-#: A source is worth fixing when its share of bad addresses is at least this many times the list's.
-SOURCE_STANDS_OUT = 1.25
 #: Verdicts of :func:`listkit.report.compliance_table` that mean a line is crossed, worst first.
 _SEVERITY = {
     "over the 0.3% limit": ("complaint", 4),
@@ -72,6 +69,8 @@ def suppress_action(result: RunResult) -> str:
         f"**Suppress {report.counted(summary['suppression_rows'], 'address')}.** Import {where} into your "
         "sending tool's suppression list"
         + (f": {causes} (an address can have several causes)." if causes else ".")
+        if summary["suppression_rows"]
+        else "**Nothing to suppress**: no address unsubscribed, complained or hard-bounced."
     )
     not_addresses = summary["suppression_not_addresses"]
     if not_addresses:
@@ -116,8 +115,9 @@ def provider_action(result: RunResult) -> str:
         else:
             numbers = f"{rate:.1%} of the mail sent to it bounced ({row['bounces']:,} of {row['sent']:,})"
             advice = (
-                "the bounced addresses are pruned and suppressed by this run; check the bounce reasons in "
-                "the ledger"
+                "a hard bounce prunes and suppresses its address, soft bounces prune it only after "
+                f"{result.policy.soft_bounce_limit} in a row and a block never does (it is about the "
+                "sender); check the bounce reasons in the ledger"
             )
         text = (
             f"**{row['provider']} is at risk.** In the last 30 days {numbers}, {_LINE_WORDS[verdict]}; "
@@ -157,27 +157,33 @@ def source_action(result: RunResult) -> str:
     if judged.is_empty():
         return f"**Sources:** no source has {report.MIN_SOURCE_ROWS:,} rows or more: too few to judge."
     worst = judged.row(0, named=True)
+    if worst["bad_address_rate"] == 0:
+        return (
+            "**No source brings bad addresses**: none of their rows is invalid, misspelt, disposable or "
+            "hard-bounced."
+        )
     detail = (
-        f"{worst['bad_address_rate']:.1%} of its {worst['rows']:,} rows are invalid, misspelt, disposable "
-        f"or hard-bounced, against {average:.1%} for the whole list ({worst['invalid_rate']:.1%} invalid, "
-        f"{worst['typo_rate']:.1%} typo domains, {worst['disposable_rate']:.1%} disposable, "
-        f"{worst['hard_bounce_rate']:.1%} hard bounces)"
+        f"{worst['bad_address_rate']:.1%} of its {worst['rows']:,} rows ({worst['invalid_rate']:.1%} "
+        f"invalid, {worst['typo_rate']:.1%} typo domains, {worst['disposable_rate']:.1%} disposable, "
+        f"{worst['hard_bounce_rate']:.1%} hard bounces) are invalid, misspelt, disposable or hard-bounced, "
+        f"against {average:.1%} for the whole list"
     )
-    if worst["bad_address_rate"] >= SOURCE_STANDS_OUT * average and worst["bad_address_rate"] > 0:
+    if worst["verdict"] != "like the list":
         return (
             f"**Fix the source `{worst['source']}`.** {detail[0].upper()}{detail[1:]}. Check addresses as "
             "they are typed (a typo suggestion on the form) and confirm them by mail (double opt-in) there."
         )
     return (
-        f"**No source stands out** (the worst would need {SOURCE_STANDS_OUT:g} times the list's share of "
-        f"bad addresses): `{worst['source']}` is the worst, {detail}."
+        f"**No source stands out** (the worst would need {report.SOURCE_STANDS_OUT:g} times the list's "
+        f"share of bad addresses): `{worst['source']}` is the worst, {detail}."
     )
 
 
 def winback_action(result: RunResult) -> str:
-    """The segment to win back: the biggest lapsing one (readers who engaged before), else a dormant one."""
+    """The segment to win back: the biggest lapsing one (silent for longer than ``lapsing_after_days``),
+    else a dormant one; how many of its readers never engaged at all is said, and what to send them."""
     segments = report.segment_table(result).sort("readers", "segment", descending=[True, False])
-    for base, who in (("lapsing", "engaged before but"), ("dormant", "mostly never opened or clicked and")):
+    for base, who in (("lapsing", ""), ("dormant", "mostly never opened or clicked and ")):
         # One row per segment (at most 32): the names are read one by one.
         candidates = [
             row for row in segments.iter_rows(named=True) if report.base_segment(row["segment"]) == base
@@ -185,13 +191,16 @@ def winback_action(result: RunResult) -> str:
         if candidates:
             row = candidates[0]
             policy = result.policy
+            never = row["never_engaged_pct"]
             return (
                 f"**Win back `{row['segment']}`.** {row['readers']:,} readers "
-                f"({row['share_of_kept_pct']:.0f}% of the kept list) who {who} have been silent for longer "
-                f"than {policy.lapsing_after_days} days "
+                f"({row['share_of_kept_pct']:.0f}% of the kept list) who {who}have had no human open or "
+                f"click for longer than {policy.lapsing_after_days} days "
                 f"(median last human open or click: {row['last_engaged']}; {row['opened_pct']:.0f}% ever "
-                f"opened). Send `{segment_file(row['segment'])}` a re-engagement mail with a reason to stay; "
-                f"those who stay silent for {policy.sunset_days} days and {policy.sunset_min_deliveries} "
+                f"opened, {never:.0f}% never opened or clicked at all). "
+                f"Send `{segment_file(row['segment'])}` a re-engagement mail with a reason to stay"
+                + ("; to those who never engaged, a re-permission mail instead" if never else "")
+                + f"; those who stay silent for {policy.sunset_days} days and {policy.sunset_min_deliveries} "
                 "mails are pruned as inactive by a later run."
             )
     return "**Nothing to win back**: no segment is lapsing or dormant."

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
+from listkit import report
 from listkit.addresses import check_addresses
 from listkit.changes import changes
 from listkit.errors import ConfigError, InputError
@@ -80,9 +81,10 @@ def load_run(run_dir: str | Path) -> RunResult:
 
 
 def segment_summary(result: RunResult) -> pl.DataFrame:
-    """The segments of the kept rows, largest first: the run's segment profiles (size, share, score,
-    rates, recency, tenure, and whether a rule or the clustering made the segment)."""
-    return result.segment_profiles.sort("size", "segment", descending=[True, False])
+    """The segments of the kept rows, largest first, as the report shows them: readers, share, score,
+    the shares of readers who ever opened and clicked (0-100%), and the last engagement ("never"
+    where most never engaged), from :func:`listkit.report.segment_table`."""
+    return report.segment_table(result).sort("readers", "segment", descending=[True, False])
 
 
 def default_segment(result: RunResult) -> str | None:
@@ -96,7 +98,7 @@ def segment_rows(result: RunResult, segment: str, *, show_addresses: bool = Fals
 
     An unknown segment is refused with the names of the run's segments.
     """
-    names = sorted(result.segment_profiles["segment"]) if result.segment_profiles.height else []
+    names = sorted(segment_summary(result)["segment"])
     if segment not in names:
         raise ConfigError(
             f"segment {segment!r} is not in this run; its segments are {', '.join(names) or 'none'}."

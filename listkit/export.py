@@ -183,7 +183,7 @@ def export_report(
                 stale.unlink()
         started = time.perf_counter()
         with _replacing(target) as draft:
-            render_report(real / RUN_DIR, draft)
+            render_report(real / RUN_DIR, draft, hint="the report and the manifest were left as they were")
             if in_folder:  # the manifest lists report.html with its sha256
                 manifest = json.loads((real / MANIFEST_FILE).read_text(encoding="utf-8"))
                 manifest.setdefault("files", {})[REPORT_FILE] = {"rows": None, "sha256": _sha256(draft)}

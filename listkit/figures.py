@@ -118,7 +118,8 @@ def funnel(result: RunResult) -> ReportFigure:
     """Rows left after each family of checks, each step labelled with what it removed, by reason."""
     table = report.funnel_table(result)
     removals = report.funnel_removals(result)
-    total = max(table["rows_left"][0], 1)
+    rows = table["rows_left"][0]
+    total = max(rows, 1)  # the scale of an empty list; the sentences say the real count
     labels = []
     for step, removed in table.select("step", "removed").iter_rows():
         by_reason = removals.filter(pl.col("step") == step)
@@ -140,12 +141,12 @@ def funnel(result: RunResult) -> ReportFigure:
     kept = values[-1]
     steps = table.slice(1)
     biggest = steps.sort("removed", descending=True).row(0, named=True) if steps.height else None
-    takeaway = f"{kept:,} of {total:,} list rows ({kept / total:.0%}) are mailable"
+    takeaway = f"{kept:,} of {report.counted(rows, 'list row')} ({kept / total:.0%}) are mailable"
     if biggest and biggest["removed"]:
         top = removals.filter(pl.col("step") == biggest["step"])
         cause = f", mostly {top['reason'][0]} ({top['rows'][0]:,})" if top.height else ""
         removed = report.counted(biggest["removed"], "row")
-        takeaway += f"; the biggest cut, {removed}, is at the step {biggest['step']}{cause}"
+        takeaway += f"; the biggest cut, {removed}, is the step to '{biggest['step']}'{cause}"
     return _made("funnel", figure, "Horizontal bar chart", title, takeaway + ".")
 
 
@@ -209,7 +210,12 @@ def engagement_over_time(result: RunResult) -> ReportFigure:
     """Human opens and clicks per calendar month, and the share of opens that were machine opens."""
     table = report.monthly_table(result)
     if table.is_empty():
-        return _absent("engagement_over_time", "No monthly counts in this run (the event log is empty).")
+        why = (
+            "the run was stored by a listkit that kept no monthly counts: run it again"
+            if result.event_stats.get("rows")
+            else "the event log is empty"
+        )
+        return _absent("engagement_over_time", f"No monthly counts in this run ({why}).")
     title = "Engagement per month: human opens and clicks, and the machine share of opens"
     figure = Figure(figsize=(9, 5))
     top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=[2, 1])
@@ -228,8 +234,11 @@ def engagement_over_time(result: RunResult) -> ReportFigure:
     bottom.yaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
     _style(bottom, "", "month (UTC)", "machine share of opens")
     bottom.tick_params(axis="x", labelrotation=45)
-    last = table.row(-1, named=True)
-    partial = last["month"].month == result.as_of.month and result.as_of.day < 28
+    # The last month with mail in it (a scoring date early in a month leaves that month empty).
+    mailed = table.filter(pl.col("deliveries") + pl.col("human_opens") + pl.col("machine_opens") > 0)
+    last = (mailed if mailed.height else table).row(-1, named=True)
+    partial = (last["month"].year, last["month"].month) == (result.as_of.year, result.as_of.month)
+    partial = partial and result.as_of.day < 28
     machine = last["machine_open_rate"]
     takeaway = (
         f"In {last['month']:%B %Y}{' (up to the scoring date)' if partial else ''}: "
@@ -237,9 +246,9 @@ def engagement_over_time(result: RunResult) -> ReportFigure:
     )
     if machine is not None:
         takeaway += f"; machine opens were {machine:.0%} of all opens"
-    year_before = table.filter(pl.col("month") == last["month"].replace(year=last["month"].year - 1))
-    if year_before.height and year_before["machine_open_rate"][0] is not None:
-        takeaway += f" ({year_before['machine_open_rate'][0]:.0%} a year before)"
+        year_before = table.filter(pl.col("month") == last["month"].replace(year=last["month"].year - 1))
+        if year_before.height and year_before["machine_open_rate"][0] is not None:
+            takeaway += f" ({year_before['machine_open_rate'][0]:.0%} a year before)"
     return _made("engagement_over_time", figure, "Line charts", title, takeaway + ".")
 
 
@@ -510,7 +519,11 @@ def top_domains(result: RunResult) -> ReportFigure:
     table = report.domain_table(result)
     if table.is_empty():
         return _absent("top_domains", "No row has a valid domain.")
-    title = f"The {table.height} biggest domains of the list"
+    title = (
+        "The biggest domain of the list"
+        if table.height == 1
+        else f"The {table.height} biggest domains of the list"
+    )
     ordered = table.reverse()
     figure, axes = _axes(8, 0.35 * table.height + 1.4)
     names = ordered["domain"].to_list()
@@ -523,9 +536,10 @@ def top_domains(result: RunResult) -> ReportFigure:
     axes.legend(frameon=False, fontsize=8, loc="lower right")
     _style(axes, title, "list rows", "domain")
     first = table.row(0, named=True)
-    takeaway = (
-        f"{first['domain']} holds {first['share_of_list_rate']:.0%} of the list; these {table.height} "
-        f"domains hold {table['share_of_list_rate'].sum():.0%}."
+    takeaway = f"{first['domain']} holds {first['share_of_list_rate']:.0%} of the list" + (
+        f"; these {table.height} domains hold {table['share_of_list_rate'].sum():.0%}."
+        if table.height > 1
+        else "."
     )
     return _made("top_domains", figure, "Stacked horizontal bar chart", title, takeaway)
 
@@ -534,7 +548,13 @@ def typo_fixes(result: RunResult) -> ReportFigure:
     """The misspelt domains found and the domain suggested for each, by rows."""
     table = report.typo_table(result, top=None)
     if table.is_empty():
-        return _absent("typo_fixes", "No misspelt domain was found.")
+        hashed = result.ledger["suggestion"].drop_nulls().len() > 0  # suggestions, but none an address
+        return _absent(
+            "typo_fixes",
+            "The typo fixes are not shown: the run's addresses are hashed (--hash-emails)."
+            if hashed
+            else "No misspelt domain was found.",
+        )
     shown = table.head(12).reverse()
     title = "Misspelt domains found and their fixes"
     figure, axes = _axes(8, 0.35 * shown.height + 1.4)

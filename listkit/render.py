@@ -107,29 +107,38 @@ def notebook_html(executed: Path) -> str:
     return body
 
 
+#: What a failed report during ``listkit run`` leaves the analyst to do.
+RUN_HINT = "`listkit run --no-report` writes the other outputs without the report"
+
+
 def render_report(
-    run_dir: Path, html_path: Path, *, scratch_dir: Path | None = None, notebook: Path | None = None
+    run_dir: Path,
+    html_path: Path,
+    *,
+    scratch_dir: Path | None = None,
+    notebook: Path | None = None,
+    hint: str = RUN_HINT,
 ) -> None:
     """Execute the report notebook (or ``notebook``, which takes the same ``run_dir`` parameter) on a
     stored run (:data:`listkit.layout.RUN_DIR` of a written output, :meth:`RunResult.save`) with
     papermill and write it as HTML without code (:func:`notebook_html`).
 
     A failing cell raises :class:`OutputError` naming the cell (as papermill does, ``In [3]``, with its
-    first line) and the exception it raised. The temporary files (the executed notebook, the kernel's
-    connection file) live in a folder inside ``scratch_dir`` (default: the system's temporary folder)
-    removed afterwards; export passes its private staging space, so even a killed run's files are
-    removed by the next run.
+    first line) and the exception it raised, then ``hint`` (what the caller's user can do). The
+    temporary files (the executed notebook, the kernel's connection file) live in a folder inside
+    ``scratch_dir`` (default: the system's temporary folder) removed afterwards; export passes its
+    private staging space, so even a killed run's files are removed by the next run.
     """
     source = notebook if notebook is not None else notebook_path()
     with tempfile.TemporaryDirectory(prefix="listkit-report-", dir=scratch_dir) as scratch:
         executed = Path(scratch) / "executed.ipynb"
         with _kernel_environment(Path(scratch)):
-            _execute(source, executed, run_dir=Path(run_dir).resolve(), cwd=Path(scratch))
+            _execute(source, executed, run_dir=Path(run_dir).resolve(), cwd=Path(scratch), hint=hint)
         body = notebook_html(executed)
     html_path.write_text(body, encoding="utf-8")
 
 
-def _execute(source: Path, executed: Path, *, run_dir: Path, cwd: Path) -> None:
+def _execute(source: Path, executed: Path, *, run_dir: Path, cwd: Path, hint: str) -> None:
     """papermill on ``source`` with parameter ``run_dir``; its failures as one-line OutputErrors."""
     import papermill
     from jupyter_client.kernelspec import NoSuchKernel
@@ -151,10 +160,7 @@ def _execute(source: Path, executed: Path, *, run_dir: Path, cwd: Path) -> None:
         cell = f'cell "In [{error.exec_count}]"' + (f" ({first_line[:60]})" if first_line else "")
         raised = " ".join(f"{error.ename}: {error.evalue}".split())
         raise OutputError(
-            redact(
-                f"the report notebook {source.name} failed in {cell} with {raised}; "
-                "`listkit run --no-report` writes the other outputs without the report"
-            )
+            redact(f"the report notebook {source.name} failed in {cell} with {raised}; {hint}")
         ) from None
     except NoSuchKernel:
         raise OutputError(
@@ -163,10 +169,7 @@ def _execute(source: Path, executed: Path, *, run_dir: Path, cwd: Path) -> None:
         ) from None
     except (DeadKernelError, CellTimeoutError) as error:
         what = "timed out" if isinstance(error, CellTimeoutError) else "lost its kernel (out of memory?)"
-        raise OutputError(
-            f"the report notebook {source.name} {what}; "
-            "`listkit run --no-report` writes the other outputs without the report"
-        ) from None
+        raise OutputError(f"the report notebook {source.name} {what}; {hint}") from None
 
 
 def _first_heading(nb: Any) -> str | None:

@@ -41,6 +41,7 @@ from listkit.policy import BY_NAME
 from listkit.privacy import mask_address_expr, redact_expr
 from listkit.reasons import BY_CODE, FUNNEL, REASONS, pruning_reasons
 from listkit.result import RunResult
+from listkit.schema import EPOCH
 
 __all__ = [
     "BOUNCE_REVIEW_RATE",
@@ -136,7 +137,9 @@ def headline(result: RunResult) -> str:
     causes = sorted(((n, code) for code, n in summary["reason"].items() if n), reverse=True)[:3]
     cause_text = ", ".join(f"**{code}** ({n:,})" for n, code in causes) or "none"
     return (
-        f"Scored as of **{result.as_of:%Y-%m-%d}**: of **{summary['input_rows']:,}** list rows, "
+        # With no event at all as_of falls back to the epoch: no date to show.
+        (f"Scored as of **{result.as_of:%Y-%m-%d}**" if result.as_of > EPOCH else "With no events to score")
+        + f": of **{summary['input_rows']:,}** list rows, "
         f"**{keep:,}** ({keep / total:.1%}) are kept for mailing and **{prune:,}** ({prune / total:.1%}) "
         f"pruned; **{summary['suppression_rows']:,}** addresses go to the suppression list. "
         f"Most frequent reasons: {cause_text}."
@@ -299,7 +302,12 @@ def _guide(name: str, row: dict, result: RunResult) -> tuple[str, str]:
             "Fewer, stronger mails; a preference centre (topics, frequency) to find what they want.",
         ),
         "lapsing": (
-            f"Readers who engaged before but not in the last {policy.lapsing_after_days} days (median).",
+            f"Readers with no human open or click in the last {policy.lapsing_after_days} days (median)"
+            + (
+                f", {row['never_engaged_pct']:.0f}% of whom never opened or clicked at all."
+                if row["never_engaged_pct"]
+                else ", who engaged before."
+            ),
             f"A win-back: one or two re-engagement mails with a clear reason to stay; {sunset}.",
         ),
         "dormant": (
@@ -404,6 +412,11 @@ def compliance_table(result: RunResult) -> pl.DataFrame:
     )  # fmt: skip
 
 
+#: A source brings more bad addresses than the list when its share is at least this many times the list's
+#: (the table's verdict, the heat map's takeaway and the conclusion all judge by it).
+SOURCE_STANDS_OUT = 1.25
+
+
 def source_table(result: RunResult) -> pl.DataFrame:
     """Address quality per acquisition source (``source``), worst first.
 
@@ -429,9 +442,12 @@ def source_table(result: RunResult) -> pl.DataFrame:
         .with_columns(
             verdict=pl.when(pl.col("rows") < MIN_SOURCE_ROWS)
             .then(pl.lit(TOO_FEW))
-            .when(pl.col("bad_address_rate") > list_bad_address_rate(result))
-            .then(pl.lit("more bad addresses than the list"))
-            .otherwise(pl.lit("no more than the list"))
+            .when(
+                (pl.col("bad_address_rate") >= SOURCE_STANDS_OUT * list_bad_address_rate(result))
+                & (pl.col("bad_address_rate") > 0)
+            )
+            .then(pl.lit(f"over {SOURCE_STANDS_OUT:g} times the list's bad addresses"))
+            .otherwise(pl.lit("like the list"))
         )
         .sort(
             pl.col("verdict") == TOO_FEW,
@@ -514,7 +530,8 @@ def typo_table(result: RunResult, top: int | None = 20) -> pl.DataFrame:
     """The typo fixes found: typed domain, suggested domain, rows and one masked example, most rows first
     (the ``top`` ones; all with ``None``)."""
     table = (
-        result.ledger.filter(pl.col("suggestion").is_not_null())
+        # A hashed ledger (--hash-emails) holds no suggested address to read a domain from.
+        result.ledger.filter(pl.col("suggestion").str.contains("@"))
         .sort("source_row")
         .group_by(
             typed=pl.col("domain"),

@@ -60,12 +60,13 @@ def test_load_run_reads_the_output_folder_or_its_run_folder(runs, tmp_path):
 def test_segment_rows_are_the_segment_most_engaged_first_with_addresses_masked(runs):
     result = runs["result"]
     summary = explore.segment_summary(result)
-    assert summary["size"].to_list() == sorted(summary["size"].to_list(), reverse=True)
+    assert summary["readers"].to_list() == sorted(summary["readers"].to_list(), reverse=True)
+    assert summary["opened_pct"].max() <= 100 and summary["clicked_pct"].max() <= 100  # shares, honest
     segment = explore.default_segment(result)
     assert segment == summary["segment"][0]
     rows = explore.segment_rows(result, segment)
     kept = result.ledger.filter((pl.col("outcome") == "keep") & (pl.col("segment") == segment))
-    assert rows.height == kept.height == summary["size"][0]
+    assert rows.height == kept.height == summary["readers"][0]
     assert set(rows["segment"]) == {segment}
     scores = rows["score"].to_list()
     assert scores == sorted(scores, reverse=True)

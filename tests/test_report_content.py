@@ -417,3 +417,34 @@ def test_a_small_list_without_events_still_gets_its_report():
     text = conclusions.what_to_do(result, what_if=_recording_what_if([]))
     assert "no provider can be judged" in text and "**Nothing to win back**" in text
     assert "too few to judge" in conclusions.source_action(result)
+
+
+def test_the_win_back_sentence_says_how_many_never_engaged(sample_result):
+    lapsing = report.segment_table(sample_result).filter(pl.col("segment") == "lapsing").row(0, named=True)
+    sentence = conclusions.winback_action(sample_result)
+    assert f"{lapsing['never_engaged_pct']:.0f}% never opened or clicked at all" in sentence
+    assert "re-permission" in sentence  # those never engaged get another mail than a win-back
+
+
+def test_the_source_conclusion_and_the_table_judge_alike(sample_result):
+    table = report.source_table(sample_result)
+    sentence = conclusions.source_action(sample_result)
+    stands_out = table.filter(pl.col("verdict").str.starts_with("over")).height > 0
+    assert sentence.startswith("**Fix the source") == stands_out
+    worst = table.row(0, named=True)
+    # The breakdown in brackets is the source's own, right after its figure.
+    assert f"of its {worst['rows']:,} rows ({worst['invalid_rate']:.1%} invalid" in sentence
+
+
+def test_a_hashed_ledger_and_an_empty_list_get_true_sentences(sample_result):
+    hashed = dataclasses.replace(
+        sample_result,
+        ledger=sample_result.ledger.with_columns(pl.col("suggestion").str.replace_all("@", "x")),
+    )
+    assert "hashed" in figures.typo_fixes(hashed).takeaway
+    assert "None" not in figures.typo_fixes(hashed).takeaway
+    empty = dataclasses.replace(sample_result, ledger=sample_result.ledger.head(0))
+    assert "of 0 list rows" in figures.funnel(empty).takeaway
+    assert "Nothing to suppress" in conclusions.suppress_action(
+        dataclasses.replace(empty, suppression=sample_result.suppression.head(0))
+    )
