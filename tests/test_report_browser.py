@@ -13,7 +13,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import nbformat
@@ -49,7 +48,6 @@ REMOTE_REFERENCE = re.compile(
     re.IGNORECASE,
 )
 NBCONVERT_PLACEHOLDER_ALT = "No description has been provided for this image"
-SCREENSHOT = Path(tempfile.gettempdir()) / "listkit-report.png"
 
 needs_chromium = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -331,8 +329,10 @@ def open_in_chromium(html: Path, profile: Path, *, screenshot: Path | None = Non
 
 @needs_chromium
 def test_sample_report_in_chromium(sample_run, tmp_path):
-    seen = open_in_chromium(sample_run / "report.html", tmp_path / "profile", screenshot=SCREENSHOT)
-    print(f"screenshot of the sample report: {SCREENSHOT}")
+    # In the test's own folder (a fixed /tmp name would belong to whoever ran the tests first).
+    screenshot = tmp_path / "listkit-report.png"
+    seen = open_in_chromium(sample_run / "report.html", tmp_path / "profile", screenshot=screenshot)
+    print(f"screenshot of the sample report: {screenshot}")
     assert [text for kind, text in seen["console"] if kind == "error"] == []
     assert seen["page_errors"] == []
     assert seen["requests"] and all(url.startswith(("file:", "data:")) for url in seen["requests"]), seen[
