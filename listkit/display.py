@@ -24,7 +24,8 @@ def show(item: Figure | pl.DataFrame | str, *, alt: str | None = None, caption: 
     A figure is shown as an ``<img>`` holding the PNG (:func:`figure_html`) with ``alt``, one line saying
     what it shows for a reader who cannot see it (a screen reader reads it out). Without ``alt`` its
     titles stand in (:func:`figure_alt`); a figure with neither is refused rather than shown with
-    nothing to read. A table may have a ``caption`` (:func:`html_table`). Anything else is Markdown.
+    nothing to read. A table may have a ``caption`` (:func:`html_table`). Anything else is Markdown
+    (empty text shows nothing).
     ``alt`` on a table or text, ``caption`` on a figure and a figure with nothing to describe it raise
     ``TypeError``, like a wrong argument to any function.
     """
@@ -50,7 +51,8 @@ def show(item: Figure | pl.DataFrame | str, *, alt: str | None = None, caption: 
         return display({"text/html": table, "text/plain": repr(item)}, raw=True)
     if caption is not None:
         raise TypeError("caption= is for tables; write a heading in the Markdown text instead")
-    return display(Markdown(item))
+    # Empty text (a run without warnings) shows nothing, so a notebook needs no condition around it.
+    return display(Markdown(item)) if item else None
 
 
 def figure_html(figure: Figure, *, alt: str) -> str:

@@ -25,9 +25,10 @@ from listkit import report
 from listkit.addresses import check_addresses
 from listkit.changes import changes
 from listkit.errors import ConfigError, InputError
+from listkit.formula import EMAIL_COLUMNS
 from listkit.layout import RUN_DIR, RUN_FILES
 from listkit.privacy import mask_address_expr, redact_expr
-from listkit.reasons import REASON_CODES, REASONS, pruning_reasons
+from listkit.reasons import REASON_CODES
 from listkit.result import RunResult
 
 __all__ = [
@@ -45,7 +46,7 @@ __all__ = [
 ]
 
 #: The columns of the tables below that hold a whole address (masked unless ``show_addresses``).
-ADDRESS_COLUMNS = ("email", "email_normalized", "suggestion")
+ADDRESS_COLUMNS = EMAIL_COLUMNS  # the ledger's address columns, named once in listkit.formula
 
 # What a drill-down shows of a row: who, what was decided, and the facts behind the decision.
 _SEGMENT_COLUMNS = (
@@ -109,23 +110,21 @@ def segment_rows(result: RunResult, segment: str, *, show_addresses: bool = Fals
 
 
 def reason_summary(result: RunResult) -> pl.DataFrame:
-    """One row per reason code: how many rows carry it, whether it prunes under the run's policy
-    (else it only warns), its step of the funnel and what it means. Codes no row carries are listed too.
-    """
-    counts = result.summary()["reason"]
-    pruning = set(pruning_reasons(result.policy))
-    rows = result.ledger.height
-    return pl.DataFrame(
-        {
-            "reason": [reason.code for reason in REASONS],
-            "rows": [counts.get(reason.code, 0) for reason in REASONS],
-            "share_pct": [100 * counts.get(reason.code, 0) / rows if rows else 0.0 for reason in REASONS],
-            "prunes": [reason.code in pruning for reason in REASONS],
-            "step": [reason.family for reason in REASONS],
-            "meaning": [reason.meaning for reason in REASONS],
-        },
-        schema_overrides={"rows": pl.UInt32},
-    ).sort("rows", descending=True, maintain_order=True)
+    """One row per reason code, most rows first: how many rows carry it (``share_pct`` of the list),
+    whether it prunes under the run's policy (else it only warns), its step of the funnel and what it
+    means (:func:`listkit.report.reasons_table`, codes no row carries included)."""
+    return (
+        report.reasons_table(result, every_code=True)
+        .select(
+            "reason",
+            pl.col("rows").cast(pl.UInt32),
+            share_pct=pl.col("share_of_list_rate") * 100,
+            prunes=pl.col("effect") == "prune",
+            step="step",
+            meaning="meaning",
+        )
+        .sort("rows", descending=True, maintain_order=True)
+    )
 
 
 def default_reason(result: RunResult) -> str | None:

@@ -154,21 +154,24 @@ def warnings_text(result: RunResult) -> str:
     return f"### Warnings\n\n{items}"
 
 
-def reasons_table(result: RunResult) -> pl.DataFrame:
-    """Rows per reason code, their share of the list, what it means and whether it prunes under this run's
-    policy."""
+def reasons_table(result: RunResult, *, every_code: bool = False) -> pl.DataFrame:
+    """Rows per reason code, their share of the list, whether it prunes under this run's policy (else it
+    only warns), its step of the funnel and what it means; the codes no row carries only with
+    ``every_code`` (the explore notebook lists them all)."""
     pruning = set(pruning_reasons(result.policy))
     counts = result.summary()["reason"]
     total = max(result.ledger.height, 1)
-    return pl.DataFrame(
+    table = pl.DataFrame(
         {
             "reason": list(counts),
             "rows": list(counts.values()),
             "share_of_list_rate": [n / total for n in counts.values()],
             "effect": ["prune" if code in pruning else "warning" for code in counts],
+            "step": [BY_CODE[code].family for code in counts],
             "meaning": [BY_CODE[code].meaning for code in counts],
         }
-    ).filter(pl.col("rows") > 0)
+    )
+    return table if every_code else table.filter(pl.col("rows") > 0)
 
 
 def removal_step(result: RunResult) -> pl.DataFrame:
