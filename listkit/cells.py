@@ -10,13 +10,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
+import polars.selectors as cs
 
 from listkit.errors import InputError
 from listkit.schema import EPOCH
 
 __all__ = [
-    "HEADER_LABEL", "between_times", "header_label", "refuse_untextual_columns", "shown", "text_of",
-    "text_series",
+    "HEADER_LABEL", "between_times", "header_label", "named", "refuse_untextual_columns", "shown",
+    "text_of", "text_series",
 ]  # fmt: skip
 
 #: What a message calls a column whose header holds an ``@`` (the first row of a file without headers).
@@ -85,3 +86,9 @@ def between_times(column: pl.Expr, dtype: pl.DataType, first: datetime, last: da
         bound = (1 << 63) - 1
         low, high = (max(-bound, min(bound, (moment - EPOCH) // unit * scale)) for moment in (first, last))
     return pl.when(column.to_physical().is_between(low, high)).then(column)
+
+
+def named(name: str) -> pl.Expr:
+    """The column called exactly ``name``, whatever its name: ``pl.col("*")`` is every column and
+    ``pl.col("^a.*$")`` a regular expression, and an input's pass-through header may be either."""
+    return cs.by_name(name).as_expr()

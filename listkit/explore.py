@@ -23,6 +23,7 @@ import polars as pl
 
 from listkit import report
 from listkit.addresses import check_addresses
+from listkit.cells import named
 from listkit.changes import changes
 from listkit.errors import ConfigError, InputError
 from listkit.formula import EMAIL_COLUMNS
@@ -202,6 +203,6 @@ def _shown(frame: pl.DataFrame, show_addresses: bool) -> pl.DataFrame:
         return frame
     text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
     return frame.with_columns(
-        mask_address_expr(pl.col(name)) if name in ADDRESS_COLUMNS else redact_expr(pl.col(name))
+        mask_address_expr(named(name)) if name in ADDRESS_COLUMNS else redact_expr(named(name))
         for name in text
     )

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from listkit.addresses import check_addresses
+from listkit.cells import named
 
 __all__ = ["EMAIL_COLUMNS", "FORMULA_TRIGGERS", "formula_like_addresses", "formula_safe", "unguard"]
 
@@ -58,10 +59,11 @@ def formula_safe(frame: pl.DataFrame, *, address_columns: Sequence[str] = EMAIL_
     for original, (name, dtype) in zip(frame.columns, renamed.schema.items(), strict=True):
         if dtype != pl.String:
             continue
-        risky = pl.col(name).str.contains(_GUARDED) & ~pl.col(name).str.contains(_SIGNED_DATA)
+        cell = named(name)
+        risky = cell.str.contains(_GUARDED) & ~cell.str.contains(_SIGNED_DATA)
         if original in address_columns:
-            risky = risky & ~pl.col(name).is_in(_valid_as_written(renamed[name]).implode())
-        guarded.append(pl.when(risky).then(pl.lit("'") + pl.col(name)).otherwise(pl.col(name)).alias(name))
+            risky = risky & ~cell.is_in(_valid_as_written(renamed[name]).implode())
+        guarded.append(pl.when(risky).then(pl.lit("'") + cell).otherwise(cell).alias(name))
     return renamed.with_columns(guarded)
 
 
@@ -87,11 +89,12 @@ def unguard(frame: pl.DataFrame) -> pl.DataFrame:
     for name, dtype in frame.schema.items():
         if dtype != pl.String:
             continue
-        guarded = pl.col(name).str.contains(_UNGUARD)
+        cell = named(name)
+        guarded = cell.str.contains(_UNGUARD)
         if name in EMAIL_COLUMNS:
             tails = frame[name].filter(frame[name].str.contains(_UNGUARD)).str.slice(1)
-            guarded = guarded & ~pl.col(name).str.slice(1).is_in(_valid_as_written(tails).implode())
-        unguarded.append(pl.when(guarded).then(pl.col(name).str.slice(1)).otherwise(pl.col(name)).alias(name))
+            guarded = guarded & ~cell.str.slice(1).is_in(_valid_as_written(tails).implode())
+        unguarded.append(pl.when(guarded).then(cell.str.slice(1)).otherwise(cell).alias(name))
     return frame.with_columns(unguarded)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
+from listkit.cells import named
 from listkit.errors import ConfigError
 from listkit.formula import EMAIL_COLUMNS
 from listkit.layout import MANIFEST_FILE
@@ -74,7 +75,7 @@ def hash_ledger(ledger: pl.DataFrame, salt: str) -> pl.DataFrame:
     return ledger.with_columns(
         *(hashed(column) for column in addresses),
         *(
-            redact_expr(pl.col(name))
+            redact_expr(named(name))
             for name, dtype in ledger.schema.items()
             if dtype == pl.String and name not in EMAIL_COLUMNS
         ),

@@ -17,6 +17,7 @@ import polars as pl
 
 from listkit.activity import LogSurvey, address_activity, event_context, monthly_activity, survey_events
 from listkit.addresses import check_addresses
+from listkit.cells import named
 from listkit.changes import changes, load_previous
 from listkit.compliance import compliance_table
 from listkit.diagnostics import (
@@ -375,7 +376,8 @@ def _passthrough_columns(subscribers: pl.DataFrame, *, reserved: set[str]) -> pl
                 new += "_"
             renamed[name] = new
             taken.add(new)
-    return subscribers.select("source_row", *extra).rename(renamed)
+    # By exact name: an input's header may be "*" or "^...$", which pl.col reads as patterns.
+    return subscribers.select("source_row", *(named(name) for name in extra)).rename(renamed)
 
 
 def _resolve_as_of(policy: Policy, subscribers: pl.DataFrame, survey: LogSurvey) -> datetime:

@@ -43,7 +43,7 @@ from typing import Literal
 import polars as pl
 
 from listkit.addresses import ascii_addresses, check_addresses
-from listkit.cells import shown
+from listkit.cells import named, shown
 from listkit.csvfiles import TIMESTAMP_FORMAT
 from listkit.errors import ConfigError, MissingColumnError
 from listkit.reasons import REASON_CODES
@@ -571,11 +571,11 @@ def segment_table(rows: pl.DataFrame, preset: str, *, passthrough: Sequence[str]
     if spec.bag is not None:
         keys = rule.unique(others, taken=[key for _, key in spec.bag_fields])
         members = [_json_value(field).alias(key) for field, key in spec.bag_fields]
-        members += [pl.col(name).alias(key) for name, key in zip(others, keys, strict=True)]
+        members += [named(name).alias(key) for name, key in zip(others, keys, strict=True)]
         exprs.append(pl.struct(members).struct.json_encode().alias(spec.bag))
     else:
         headers = rule.unique(others, taken=spec.headers())
-        exprs += [pl.col(name).alias(header) for name, header in zip(others, headers, strict=True)]
+        exprs += [named(name).alias(header) for name, header in zip(others, headers, strict=True)]
     return ImportTable("", rows.select(exprs), spec.address, max_rows=spec.max_rows, bom=spec.bom)
 
 
@@ -652,7 +652,7 @@ def _tags(merged: Sequence[str]) -> pl.Expr:
     tag = pl.concat_str(pl.lit('"' + TAG_PREFIX), name, pl.lit('"'))
     earlier = f'"{re.escape(TAG_PREFIX)}[^"]*"'
     existing = [
-        pl.col(column).str.replace_all(earlier, "").str.replace_all(",{2,}", ",").str.strip_chars(" ,")
+        named(column).str.replace_all(earlier, "").str.replace_all(",{2,}", ",").str.strip_chars(" ,")
         for column in merged
     ]
     parts = [pl.when(cell != "").then(cell) for cell in existing]

@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from listkit.activity import MONTHLY_SCHEMA
+from listkit.cells import named
 from listkit.changes import change_counts
 from listkit.diagnostics import RunWarning
 from listkit.layout import RUN_FILES
@@ -66,7 +67,7 @@ class RunResult:
         pass-through columns. :mod:`listkit.presets` turns this shape into each sending tool's.
         """
         kept = self.ledger.filter(pl.col("outcome") == "keep").with_columns(email=pl.col("email_normalized"))
-        return kept.select("source_row", *SEGMENT_FIELDS, *self.passthrough)
+        return kept.select("source_row", *SEGMENT_FIELDS, *(named(name) for name in self.passthrough))
 
     def segments(self) -> dict[str, pl.DataFrame]:
         """Kept rows per segment in the generic import shape (:meth:`mailable`), each sorted by ``email``."""

@@ -354,3 +354,16 @@ def test_ses_gets_ascii_addresses(tmp_path):
     assert (out / "suppression" / "ses.csv").read_text() == "jurgen@xn--bcher-kva.de,COMPLAINT\n"
     segment = read_all(out, "segments/")
     assert segment["emailAddress"].to_list() == ["mary@xn--bcher-kva.de"]
+
+
+@pytest.mark.parametrize("preset", sorted(SEGMENT_PRESETS))
+def test_headers_polars_reads_as_patterns_pass_through_as_plain_columns(preset, tmp_path):
+    # pl.col("*") is every column and pl.col("^a.*$") a regular expression: as headers they are just names.
+    listing = tmp_path / "list.csv"
+    listing.write_text("email,*,^a.*$\nann@example.com,=1,x\nbob@example.com,2,y\n")
+    out = tmp_path / "out"
+    assert run_cli("run", "--subscribers", listing, "--out", out, "--no-report", "--format", preset) == 0
+    ledger = pl.read_csv(out / "ledger.csv", infer_schema=False)
+    assert ledger["*"].to_list() == ["'=1", "2"] and ledger["^a.*$"].to_list() == ["x", "y"]
+    rows = read_all(out, "segments/")
+    assert rows.height == 2 and not [c for row in rows.iter_rows() for c in row if c and runs_as_formula(c)]
