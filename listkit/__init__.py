@@ -22,11 +22,10 @@ from listkit.export import export
 from listkit.feedback import read_feedback
 from listkit.pipeline import run, run_files, score, validate
 from listkit.policy import Policy
-from listkit.readers import read_events, read_subscribers
+from listkit.readers import read_events, read_subscribers, scan_events
 from listkit.reasons import REASON_CODES
 from listkit.result import RunResult
 from listkit.rules import flag
-from listkit.scan import scan_events
 from listkit.segments import Segmenter, segment
 
 __version__ = version("listkit")  # one place: pyproject.toml

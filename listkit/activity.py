@@ -31,15 +31,14 @@ aggregation is then grouped by the text instead.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import polars as pl
 
 from listkit.bounces import classify_bounces
-from listkit.interpret import lookup
 from listkit.policy import Policy
 from listkit.schema import EPOCH
+from listkit.streaming import collect, in_batches, interned, lookup
 
 #: Decayed sums are accumulated as integers in these units, so the result does not depend on the
 #: order in which a parallel group-by adds the events (reruns stay byte-identical).
@@ -119,19 +118,19 @@ def survey_events(events: pl.DataFrame | pl.LazyFrame) -> LogSurvey:
     )
     # Separate queries, one after the other: collected together, polars would buffer the log for
     # the slower of them, and memory would grow with the log.
-    scalars = scalars.collect(engine="streaming")
-    agents = log.select(interned("user_agent").drop_nulls().unique()).collect(engine="streaming")
+    scalars = scalars.pipe(collect)
+    agents = log.select(interned("user_agent").drop_nulls().unique()).pipe(collect)
     pairs = (
         log.filter(pl.col("event") == "bounce")
         .select(interned("smtp_status"), interned("bounce_type"))
         .unique()
-        .collect(engine="streaming")
+        .pipe(collect)
     )
     unknown = (
         log.filter(pl.col("event") == "unknown")
         .group_by(interned("event_raw").fill_null("(empty)"))
         .len()
-        .collect(engine="streaming")
+        .pipe(collect)
     )
     agents = agents.to_series().cast(pl.String)
     # Regular expressions once per distinct pair (a few thousand), never per event.
@@ -211,7 +210,7 @@ def event_context(
             log.filter((pl.col("event") == "bounce") & pl.col("campaign").is_not_null())
             .select(interned("email"), interned("campaign"))
             .unique()
-            .collect(engine="streaming")
+            .pipe(collect)
             .select(pl.all().cast(pl.String), bounced=pl.lit(True))
         )
     context = EventContext(as_of=as_of, policy=policy, survey=survey, bounced_sends=bounced)
@@ -307,13 +306,6 @@ _AFTER_AS_OF = ("after_as_of", *_LATE_OPT_OUTS)
 _IN_RANGE = tuple(name for name in EVENT_CLASSES if name not in _AFTER_AS_OF)
 
 
-#: Events of a scanned log (a LazyFrame) aggregated at a time. Polars' streaming group-by keeps
-#: partial results in proportion to its input; aggregating slices of the log and merging their
-#: per-address results bounds memory by the slice and the number of addresses, however long the
-#: log. A frame already in memory is aggregated whole (faster; its memory is spent anyway).
-BATCH_ROWS = 10_000_000
-
-
 def address_activity(events: pl.DataFrame | pl.LazyFrame, context: EventContext) -> pl.DataFrame:
     """One row per distinct address of the log (sorted by ``email``), from one streaming pass.
 
@@ -345,17 +337,16 @@ def address_activity(events: pl.DataFrame | pl.LazyFrame, context: EventContext)
         pl.col("timestamp").min().alias("first"),
         pl.col("timestamp").max().alias("last"),
     ]
-    # The distinct spellings, interned (a kept string would hold its whole chunk of the log in
-    # memory); two of them sharing a hash are found exactly here.
-    spellings = (
-        events.lazy()
-        .select(interned("email").unique())
-        .collect(engine="streaming")
-        .select(pl.col("email").cast(pl.String))
-        .with_columns(email_hash=address_hash())
-    )
-    key = "email" if spellings["email_hash"].is_duplicated().any() else "email_hash"
-    by_class = _in_batches(
+    spellings = _spellings(events, context.survey.rows)
+    key = "email_hash" if spellings is not None else "email"
+    if spellings is None:  # two spellings share a hash (rare): the text itself is the key
+        spellings = (
+            events.lazy()
+            .select(interned("email").unique())
+            .pipe(collect)
+            .select(pl.col("email").cast(pl.String))
+        ).with_columns(email_hash=address_hash())
+    by_class = in_batches(
         events,
         context.survey.rows,
         lambda batch: (
@@ -371,21 +362,27 @@ def address_activity(events: pl.DataFrame | pl.LazyFrame, context: EventContext)
     return activity.sort("email", nulls_last=True)
 
 
-def _in_batches(
-    events: pl.DataFrame | pl.LazyFrame,
-    rows: int,
-    aggregate: Callable[[pl.LazyFrame], pl.LazyFrame],
-    *,
-    keys: list[str],
-    merged: list[pl.Expr],
-) -> pl.DataFrame:
-    """``aggregate`` over slices of :data:`BATCH_ROWS` events of a scanned log, merged by ``keys``."""
-    step = BATCH_ROWS if isinstance(events, pl.LazyFrame) else max(rows, 1)
-    total = None
-    for offset in range(0, max(rows, 1), step):
-        partial = aggregate(events.lazy().slice(offset, step)).collect(engine="streaming")
-        total = partial if total is None else pl.concat([total, partial]).group_by(keys).agg(*merged)
-    return total
+def _spellings(events: pl.DataFrame | pl.LazyFrame, rows: int) -> pl.DataFrame | None:
+    """Each distinct address (``email``) with its ``email_hash``; None if two of them share a hash.
+
+    Grouped by the hash (hashing text once per event is cheaper than grouping by it); a second hash of
+    each group's events tells whether all of them had the same text.
+    """
+    check = pl.col("email").hash(seed=1)
+    groups = in_batches(
+        events,
+        rows,
+        lambda batch: (
+            batch.select(address_hash().alias("email_hash"), "email", check=check)
+            .group_by("email_hash")
+            .agg(pl.col("email").first(), low=pl.col("check").min(), high=pl.col("check").max())
+        ),
+        keys=["email_hash"],
+        merged=[pl.col("email").first(), pl.col("low").min(), pl.col("high").max()],
+    )
+    if (groups["low"] != groups["high"]).any():
+        return None
+    return groups.select("email", "email_hash")
 
 
 #: The columns of a classified event that its class is made of (:func:`_event_class` reads only these).
@@ -393,33 +390,56 @@ CLASS_PARTS = ("event", "in_range", "delivery", "machine", "bounce_class")
 
 
 def _event_class() -> pl.Expr:
-    """The :data:`EVENT_CLASSES` name of each classified event (from its :data:`CLASS_PARTS`)."""
-    kind = pl.col("event")
-    late_opt_out = kind.is_in(["unsubscribe", "complaint"]) | (pl.col("bounce_class") == "hard")
+    """The :data:`EVENT_CLASSES` index of each classified event (from its :data:`CLASS_PARTS`), a UInt8.
+
+    Integer literals only: naming each event's class as text cost more than the rest of the pass.
+    """
+    code = {name: pl.lit(index, dtype=pl.UInt8) for index, name in enumerate(EVENT_CLASSES)}
+    kind, late, bounce = pl.col("event"), ~pl.col("in_range"), pl.col("bounce_class")
+
+    def either(condition: pl.Expr, yes: str, no: str) -> pl.Expr:
+        return pl.when(condition).then(code[yes]).otherwise(code[no])
+
+    by_bounce = pl.lit(None, dtype=pl.UInt8)
+    for name in ("hard", "soft", "policy", "ignored"):
+        by_bounce = pl.when(bounce == name).then(code[f"bounce_{name}"]).otherwise(by_bounce)
     return (
-        pl.when(~pl.col("in_range") & late_opt_out)
-        .then(kind.cast(pl.String).replace("bounce", "bounce_hard") + "_after_as_of")
-        .when(~pl.col("in_range"))
-        .then(pl.lit("after_as_of"))
+        pl.when(late & (kind == "unsubscribe"))
+        .then(code["unsubscribe_after_as_of"])
+        .when(late & (kind == "complaint"))
+        .then(code["complaint_after_as_of"])
+        .when(late & (bounce == "hard"))
+        .then(code["bounce_hard_after_as_of"])
+        .when(late)
+        .then(code["after_as_of"])
         .when(kind == "send")
-        .then(pl.when(pl.col("delivery")).then(pl.lit("send_delivery")).otherwise(pl.lit("send")))
-        .when(kind.is_in(["open", "click"]))
-        .then(
-            kind.cast(pl.String)
-            + pl.when(pl.col("machine")).then(pl.lit("_machine")).otherwise(pl.lit("_human"))
-        )
+        .then(either(pl.col("delivery"), "send_delivery", "send"))
+        .when(kind == "open")
+        .then(either(pl.col("machine"), "open_machine", "open_human"))
+        .when(kind == "click")
+        .then(either(pl.col("machine"), "click_machine", "click_human"))
         .when(kind == "bounce")
-        .then("bounce_" + pl.col("bounce_class"))
-        .otherwise(kind.cast(pl.String))
-        .cast(pl.Enum(EVENT_CLASSES))
+        .then(by_bounce)
+        .when(kind == "delivered")
+        .then(code["delivered"])
+        .when(kind == "complaint")
+        .then(code["complaint"])
+        .when(kind == "unsubscribe")
+        .then(code["unsubscribe"])
+        .otherwise(code["unknown"])
     )
+
+
+def _is_class(classes: tuple[str, ...]) -> pl.Expr:
+    """True where ``cls`` (an :func:`_event_class` index) is one of ``classes``."""
+    return pl.col("cls").is_in([EVENT_CLASSES.index(name) for name in classes])
 
 
 def _spread(by_class: pl.DataFrame, policy: Policy, *, key: str) -> pl.DataFrame:
     """One row per ``key`` from one per key and class: the columns :func:`address_activity` lists."""
 
     def total(column: str, classes: tuple[str, ...], how: str = "sum") -> pl.Expr:
-        return getattr(pl.col(column).filter(pl.col("cls").is_in(classes)), how)()
+        return getattr(pl.col(column).filter(_is_class(classes)), how)()
 
     raw_classes = {
         "send": ("send", "send_delivery"),
@@ -515,7 +535,7 @@ def sequence_counts(
     def after(column: str) -> pl.Expr:
         return pl.col("timestamp") > pl.col(column).fill_null(EPOCH)
 
-    counts = _in_batches(
+    counts = in_batches(
         events,
         context.survey.rows,
         lambda batch: (
@@ -544,7 +564,7 @@ def sequence_counts(
             interned("bounce_class"),
             bounce_key=bounce_key(_key_seed(reasons)),
         )
-        .collect(engine="streaming")
+        .pipe(collect)
         .with_columns(pl.col(pl.Categorical).cast(pl.String))
         .join(reasons.select("bounce_key", "bounce_reason"), on="bounce_key", how="left")
         .drop("bounce_key")
@@ -584,7 +604,7 @@ def monthly_activity(events: pl.DataFrame | pl.LazyFrame, context: EventContext)
     # Grouped by day (the UTC date costs half what the month does per event) and by what the classes
     # are made of (:data:`CLASS_PARTS`), then named and summed per month on the few thousand groups:
     # naming the class of every event would cost several times the rest of the pass.
-    by_day = _in_batches(
+    by_day = in_batches(
         events,
         context.survey.rows,
         lambda batch: (
@@ -604,8 +624,7 @@ def monthly_activity(events: pl.DataFrame | pl.LazyFrame, context: EventContext)
     last = context.as_of.astimezone(UTC).date().replace(day=1)
     months = pl.date_range(by_class["month"].min(), last, "1mo", eager=True).to_frame("month")
     counts = by_class.group_by("month").agg(
-        pl.col("n").filter(pl.col("cls").is_in(classes)).sum().alias(name)
-        for name, classes in MONTHLY_COUNTS.items()
+        pl.col("n").filter(_is_class(classes)).sum().alias(name) for name, classes in MONTHLY_COUNTS.items()
     )
     return (
         months.join(counts, on="month", how="left")
@@ -613,16 +632,6 @@ def monthly_activity(events: pl.DataFrame | pl.LazyFrame, context: EventContext)
         .cast(MONTHLY_SCHEMA)
         .sort("month")
     )
-
-
-def interned(column: str) -> pl.Expr:
-    """``column`` as Categorical, for text a streaming query keeps in its result.
-
-    Polars strings are views into the buffers they were read into: keeping a few of them from
-    every chunk of a log keeps almost the whole log in memory. Categories are copied once per
-    distinct value instead (cast back to text after collecting).
-    """
-    return pl.col(column).cast(pl.Categorical)
 
 
 def _kept(key: str) -> pl.Expr:
@@ -659,7 +668,7 @@ def _fast_fetches(log: pl.LazyFrame, deliveries: pl.LazyFrame, *, seconds: int) 
     opens = (
         log.filter(_unlabelled_open())
         .select(interned("email"), interned("campaign"), "timestamp")
-        .collect(engine="streaming")
+        .pipe(collect)
         .with_columns(pl.col("email", "campaign").cast(pl.String))
     )
     delivered_at = (
@@ -667,7 +676,7 @@ def _fast_fetches(log: pl.LazyFrame, deliveries: pl.LazyFrame, *, seconds: int) 
         .join(opens.lazy().select("email", "campaign").unique(), on=["email", "campaign"], how="semi")
         .group_by(interned("email"), interned("campaign"))
         .agg(delivered_at=pl.col("timestamp").min())
-        .collect(engine="streaming")
+        .pipe(collect)
         .with_columns(pl.col("email", "campaign").cast(pl.String))
     )
     return (

@@ -261,7 +261,6 @@ def _run(args: argparse.Namespace) -> int:
             encoding=args.encoding,
             feedback=args.feedback,
             previous=args.previous,
-            stream_events=args.stream_events,
             **hooks,
         )
         written = export(

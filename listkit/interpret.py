@@ -1,10 +1,9 @@
 """What an event log's columns mean, worked out the same way whether the log is loaded or streamed.
 
-:func:`listkit.read_events` (a frame in memory) and :func:`listkit.scan_events` (a lazy Parquet scan)
-both match headers with :func:`resolve_headers` and build the canonical ``event``, ``bounce_type`` and
-``machine_open`` with :func:`event_meaning` from the vocabulary of :mod:`listkit.schema`. They differ
-only in how a column's few distinct values are mapped (a :data:`Mapper`: a hash replace in memory,
-``is_in`` tests when streamed), so the two give the same result by construction.
+:func:`listkit.read_events` and :func:`listkit.scan_events` (one canonicalisation in
+:mod:`listkit.readers`) match headers with :func:`resolve_headers` and build the canonical ``event``,
+``bounce_type`` and ``machine_open`` with :func:`event_meaning` from the vocabulary of
+:mod:`listkit.schema`; a :data:`Mapper` maps a column's few distinct values.
 
 How a row's meaning is decided: its event name gives a :class:`~listkit.schema.Meaning`. For a bounce,
 a refusal or a subscription change, the subtype columns present (SUBTYPE_MEANINGS) decide: the most
@@ -39,7 +38,6 @@ __all__ = [
     "Mapper",
     "choose_event_column",
     "event_meaning",
-    "lookup",
     "recognised",
     "resolve_headers",
     "translate",
@@ -56,7 +54,7 @@ _RANKED = ("unknown", "bounce", "unsubscribe", "complaint")
 _RAISED = ("unsubscribe", "complaint")  # subtypes may only raise these, never lower them
 _NAME_DTYPE = pl.Struct(
     {
-        "event": pl.String,
+        "event": EVENT_DTYPE,  # an Enum from the start: casting each row's text would cost more than the rest
         "rank": pl.Int8,
         "severity": pl.Int8,
         "machine": pl.Boolean,
@@ -204,24 +202,6 @@ def recognised(text: pl.Expr, table: Mapping[str, Any]) -> pl.Expr:
     return pl.when(vocabulary_key(text).is_in(list(table))).then(text)
 
 
-def lookup(source: pl.Expr, keys: pl.Series, values: pl.Series, dtype: pl.DataType) -> pl.Expr:
-    """``source`` mapped from ``keys`` to ``values`` (anything else null), in a way that streams.
-
-    One ``is_in`` test per distinct value (event names map to a handful): elementwise, unlike
-    ``replace_strict``, which makes polars' streaming engine hold the whole column in memory.
-    """
-    pairs = pl.DataFrame({"key": keys, "value": values}).filter(pl.col("value").is_not_null())
-    groups = pairs.group_by("value", maintain_order=True).agg("key")
-    result = pl.lit(None, dtype=dtype)
-    for value, group in reversed(groups.rows()):
-        result = (
-            pl.when(source.is_in(pl.Series(group, dtype=keys.dtype).implode()))
-            .then(pl.lit(value, dtype=dtype))
-            .otherwise(result)
-        )
-    return result
-
-
 def event_meaning(
     headers: list[str], found: Mapping[str, int], mapped: Mapper
 ) -> tuple[list[dict[str, pl.Expr]], dict[str, pl.Expr]]:
@@ -260,7 +240,7 @@ def event_meaning(
     named = name.struct.field("event")
     event = named
     for code, ranked in enumerate(_RANKED):
-        event = pl.when(rank == code).then(pl.lit(ranked)).otherwise(event)
+        event = pl.when(rank == code).then(pl.lit(ranked, dtype=EVENT_DTYPE)).otherwise(event)
     verdict = pl.lit(None, dtype=pl.String)
     for verdict_name, level in _SEVERITY.items():
         verdict = pl.when(severity == level).then(pl.lit(verdict_name)).otherwise(verdict)
@@ -273,7 +253,7 @@ def event_meaning(
         else pl.lit(None, dtype=pl.Boolean)
     )
     return [mapped_step, ranked_step], {
-        "event": event.fill_null("unknown").cast(EVENT_DTYPE),
+        "event": event.fill_null(pl.lit("unknown", dtype=EVENT_DTYPE)),
         "bounce_type": pl.when(is_bounce).then(verdict),
         "machine_open": pl.when(name.struct.field("machine")).then(pl.lit(True)).otherwise(machine),
     }

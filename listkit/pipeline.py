@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -36,11 +37,10 @@ from listkit.hashing import ledger_is_hashed
 from listkit.merge_fields import is_placeholder_name
 from listkit.policy import Policy, parse_as_of
 from listkit.privacy import redact, redact_labels
-from listkit.readers import read_events, read_subscribers
+from listkit.readers import read_events, read_subscribers, scan_events
 from listkit.reasons import SUPPRESSING_REASONS
 from listkit.result import RunResult
 from listkit.rules import flag
-from listkit.scan import scan_events
 from listkit.schema import EPOCH, EVENT_COLUMNS, SUBSCRIBER_COLUMNS
 from listkit.segments import segment
 
@@ -276,17 +276,20 @@ def run_files(
     encoding: str | None = None,
     feedback: str | Path | None = None,
     previous: str | Path | None = None,
-    stream_events: bool = False,
+    stream_events: bool = True,
+    scratch: str | Path | None = None,
     progress: Progress | None = None,
 ) -> RunResult:
     """Read the input files and :func:`run` them.
 
-    ``config`` is a policy TOML file; ``as_of`` overrides it. ``stream_events`` reads a Parquet
-    event log lazily (:func:`listkit.scan_events`) for logs larger than memory; a Parquet log that
-    would take more than half the available memory to load is streamed anyway (the outputs are the
-    same either way). ``feedback`` is a folder of ``.eml`` files or an mbox of bounce and complaint mail.
-    ``progress`` (a :data:`Progress` hook) is called after ``reading`` (the inputs), after each stage
-    of :func:`run`, and after ``changes`` when there is a ``previous`` run.
+    ``config`` is a policy TOML file; ``as_of`` overrides it. The event log (CSV, gzip-compressed CSV or
+    Parquet) is streamed (:func:`listkit.scan_events`): read once in chunks into Parquet files in a
+    temporary folder inside ``scratch`` (default: the system's temporary folder), removed when the run
+    ends, so memory depends on the number of addresses, not on the length of the log. With
+    ``stream_events=False`` it is loaded whole instead (:func:`listkit.read_events`); the outputs are
+    the same either way. ``feedback`` is a folder of ``.eml`` files or an mbox of bounce and complaint
+    mail. ``progress`` (a :data:`Progress` hook) is called after ``reading`` (the inputs), after each
+    stage of :func:`run`, and after ``changes`` when there is a ``previous`` run.
     """
     stages = _Stages(progress)
     policy = policy or (Policy.from_toml(config) if config else Policy())
@@ -295,27 +298,30 @@ def run_files(
     # An earlier run's output folder: its segment names are kept and ``changes`` is filled in.
     previous_ledger, previous_profiles = _previous_run(previous) if previous is not None else (None, None)
     subscriber_frame = read_subscribers(subscribers, encoding=encoding)
-    if events is None:
-        event_frame = None
-    elif stream_events or _too_large_to_load(Path(events)):  # streamed, never whole in memory
-        event_frame = scan_events(events)
-    else:
-        event_frame = read_events(events, encoding=encoding)
-    feedback_result = read_feedback(feedback) if feedback is not None else None
-    read = {"rows": subscriber_frame.height}
-    if isinstance(event_frame, pl.DataFrame):  # a streamed log is counted by the survey, not read here
-        read["events"] = event_frame.height
-    if feedback_result is not None:
-        read["feedback_events"] = feedback_result.events.height
-    stages.done("reading", **read)
-    result = run(
-        subscriber_frame,
-        event_frame,
-        policy=policy,
-        feedback=feedback_result,
-        previous_profiles=previous_profiles,
-        progress=progress,
-    )
+    with tempfile.TemporaryDirectory(prefix="listkit-run-", dir=scratch) as work:
+        if events is None:
+            event_frame = None
+        elif stream_events:  # never whole in memory
+            event_frame = scan_events(events, encoding=encoding, scratch=work)
+        else:
+            event_frame = read_events(events, encoding=encoding)
+        feedback_result = read_feedback(feedback) if feedback is not None else None
+        read = {"rows": subscriber_frame.height}
+        if isinstance(event_frame, pl.DataFrame):
+            read["events"] = event_frame.height
+        elif event_frame is not None:  # read into Parquet files: counted from their footers
+            read["events"] = event_frame.select(pl.len()).collect().item()
+        if feedback_result is not None:
+            read["feedback_events"] = feedback_result.events.height
+        stages.done("reading", **read)
+        result = run(
+            subscriber_frame,
+            event_frame,
+            policy=policy,
+            feedback=feedback_result,
+            previous_profiles=previous_profiles,
+            progress=progress,
+        )
     stages = _Stages(progress)  # timed from the end of run's last stage
     if previous_ledger is not None:
         result = dataclasses.replace(result, changes=changes(previous_ledger, result.ledger))
@@ -334,34 +340,6 @@ def _previous_run(folder: str | Path) -> tuple[pl.DataFrame, pl.DataFrame | None
         )
     ledger, profiles = load_previous(folder)
     return unguard(ledger), unguard(profiles) if profiles is not None else None
-
-
-#: Peak memory of :func:`read_events` per event of a Parquet log (8.1 GB for 34 M events).
-_LOADED_BYTES_PER_EVENT = 240
-
-
-def _too_large_to_load(path: Path) -> bool:
-    """True for a Parquet log whose loading would take more than half the memory now available."""
-    try:
-        with path.open("rb") as handle:
-            if handle.read(4) != b"PAR1":
-                return False
-        rows = pl.scan_parquet(path).select(pl.len()).collect().item()  # from the footer, not the data
-    except (OSError, pl.exceptions.PolarsError):
-        return False  # the reader that follows says what is wrong with the file
-    return rows * _LOADED_BYTES_PER_EVENT > _available_memory() / 2
-
-
-def _available_memory() -> int:
-    """Bytes of memory available to this process (MemAvailable on Linux; unlimited elsewhere)."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 1 << 62
 
 
 def _passthrough_columns(subscribers: pl.DataFrame, *, reserved: set[str]) -> pl.DataFrame:

@@ -1,10 +1,11 @@
 """Read subscriber lists and delivery events into the canonical frames of :mod:`listkit.schema`.
 
-Inputs are CSV (comma, semicolon or tab, sniffed from the header line; UTF-8 with or without BOM,
-UTF-16 with BOM, or any codec named by ``encoding``) or Parquet (known by its ``PAR1`` magic bytes).
-CSV cells are parsed as text by pyarrow, which, unlike polars' reader, refuses rows with too few
-fields as well as too many; everything after that is vectorised polars, so a 30-million-row events
-file never meets a Python loop.
+Files are opened and parsed by :mod:`listkit.sources` (CSV or Parquet, plain or gzip-compressed); what
+their columns mean is worked out here, vectorised, so a 30-million-row events file never meets a Python
+loop. An event log has one canonicalisation (:class:`_EventPlan`): its headers and first rows decide
+which columns are which and which timestamp spellings to try, then every chunk of rows is turned into
+the canonical columns by the same function, whether the log is read whole (:func:`read_events`) or in
+chunks written once to Parquet for streaming (:func:`scan_events`), so the two cannot disagree.
 
 Conventions: an empty CSV cell (quoted or not) is null and every other cell is kept byte for byte
 (no trimming); blank lines are not rows; ``source_row`` counts data rows from 1, so a quoted field
@@ -14,19 +15,16 @@ holding a line break does not shift it. Any problem with the input raises
 
 from __future__ import annotations
 
-import codecs
-import csv
-import io
-import re
+import atexit
+import shutil
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
-import pyarrow.csv as pacsv
 
-from listkit.cells import header_label, refuse_untextual_columns, text_of, text_series
+from listkit.cells import refuse_untextual_columns, text_of, text_series
 from listkit.errors import InputError
 from listkit.interpret import (
     SAMPLE_ROWS,
@@ -39,19 +37,15 @@ from listkit.interpret import (
 )
 from listkit.sanity import refuse_misplaced_columns
 from listkit.schema import EVENT_ALIASES, EVENT_COLUMNS, SUBSCRIBER_ALIASES, SUBSCRIBER_COLUMNS, TIMESTAMP
+from listkit.sources import RawTable, load_table, stream_table
 from listkit.times import TIME_SAMPLE_ROWS, Spellings, choose_spellings, read_times, time_problem, within_span
 
-__all__ = ["read_events", "read_subscribers"]
+__all__ = ["read_events", "read_subscribers", "scan_events"]
 
-_HEAD_BYTES = 1 << 20  # the header line must end within this many bytes
-_CHUNK_BYTES = 16 << 20
-_BLOCK_BYTES = 8 << 20  # pyarrow needs each record to fit in one block...
-_MAX_BLOCK_BYTES = (1 << 31) - 1  # ...and counts a block's bytes in 32 bits
-_SEPARATORS = (",", ";", "\t")  # preferred in this order when the header line is ambiguous
-_HEADER_TOKENS = re.compile(rb'["\r\n]')
-_QUOTED = re.compile(rb'"[^"]*"')
-_RAGGED = re.compile(r"(?:Row #(?P<row>\d+): )?Expected \d+ columns, got (?P<got>\d+)")  # pyarrow's words
-_ENCODING_HINT = "pass --encoding with the file's real encoding (for example --encoding cp1252)"
+#: Rows of an event log canonicalised at a time by :func:`scan_events` (about 100 MB of CSV text).
+CHUNK_ROWS = 1_000_000
+_ROW = "__listkit_source_row"
+_READ = "__listkit_time_read"
 
 
 def read_subscribers(source: str | Path | bytes, *, encoding: str | None = None) -> pl.DataFrame:
@@ -64,7 +58,7 @@ def read_subscribers(source: str | Path | bytes, *, encoding: str | None = None)
     with a byte-order mark. Raises InputError (MissingColumnError when ``email`` is absent, and when
     a column's values are plainly of another kind: :mod:`listkit.sanity`).
     """
-    raw = _load(source, encoding)
+    raw = load_table(source, encoding=encoding)
     found, extras = resolve_headers(raw.name, raw.headers, SUBSCRIBER_ALIASES, ("email",), SUBSCRIBER_COLUMNS)
     refuse_misplaced_columns(raw.name, raw.headers, found, lambda index: _first_rows(raw, index))
     texts = ("email", "first_name", "last_name", "source", "status")
@@ -84,280 +78,157 @@ def read_events(source: str | Path | bytes, *, encoding: str | None = None) -> p
     timestamp within the readable span (``schema.EARLIEST_TIME``..``LATEST_TIME``). Other columns follow
     as text, as for :func:`read_subscribers`; swapped or misnamed columns are refused as there.
     """
-    raw = _load(source, encoding)
-    found, extras = resolve_headers(
-        raw.name, raw.headers, EVENT_ALIASES, ("email", "event", "timestamp"), EVENT_COLUMNS
-    )
-    found, extras = choose_event_column(raw.headers, found, extras, lambda index: _first_rows(raw, index))
-    refuse_misplaced_columns(raw.name, raw.headers, found, lambda index: _first_rows(raw, index))
-    steps, meaning = event_meaning(raw.headers, found, _mapper(raw))
-    helped = raw.frame
-    for step in steps:
-        helped = helped.with_columns(**step)
-    meaning = helped.select(**meaning)
-    parsed = {
-        "email": _text(raw, found["email"]),
-        "event_raw": _text(raw, found["event"]),
-        "timestamp": _timestamps(raw, found["timestamp"], required=True),
-        "campaign": _text(raw, found.get("campaign")),
-        "smtp_status": _text(raw, found.get("smtp_status")),
-        "user_agent": _text(raw, found.get("user_agent")),
-        **meaning.to_dict(),
-    }
-    return _assemble(raw, parsed, extras, EVENT_COLUMNS)
+    raw = load_table(source, encoding=encoding)
+    plan = _EventPlan.from_sample(raw.name, raw.headers, raw.frame.dtypes, raw.frame.head(TIME_SAMPLE_ROWS))
+    return plan.canonical(raw.frame, first_row=1)
 
 
-def _mapper(raw: _Raw) -> Mapper:
-    """The in-memory Mapper: each distinct value translated once, then a hash replace of the column."""
+def scan_events(
+    source: str | Path, *, encoding: str | None = None, scratch: str | Path | None = None
+) -> pl.LazyFrame:
+    """:func:`read_events` for logs larger than memory: the same frame, as a LazyFrame over Parquet files.
+
+    The log (CSV, gzip-compressed CSV or Parquet) is read once, in chunks of :data:`CHUNK_ROWS` rows,
+    each canonicalised exactly as :func:`read_events` does and written to a Parquet file in a new folder
+    inside ``scratch`` (default: the system's temporary folder), so memory depends on the chunk, not on
+    the log; every later pass reads those files (only the columns it needs). The folder is removed when
+    the process exits; pass ``scratch`` and remove it yourself to free the space sooner. Raises
+    :class:`~listkit.errors.InputError` as :func:`read_events` does, with the same row numbers.
+    """
+    stream = stream_table(source, encoding=encoding, rows=CHUNK_ROWS)
+    folder = Path(tempfile.mkdtemp(prefix="listkit-events-", dir=scratch))
+    try:
+        first = next(stream.chunks, None)
+        sample = first.head(TIME_SAMPLE_ROWS) if first is not None else None
+        plan = _EventPlan.from_sample(stream.name, stream.headers, stream.dtypes, sample)
+        row = 1
+        for index, chunk in enumerate(_chained(first, stream.chunks)):
+            part = folder / f"part-{index:06d}.parquet"
+            # lz4: written and read several times faster than zstd, for files that live one run.
+            plan.canonical(chunk, first_row=row).write_parquet(part, compression="lz4")
+            row += chunk.height
+        if row == 1:  # no rows: one empty file keeps the schema
+            plan.canonical(sample, first_row=1).write_parquet(folder / "part-000000.parquet")
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return pl.scan_parquet(folder / "*.parquet")
+
+
+def _chained(first: pl.DataFrame | None, rest: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """``first`` (when there is one) and then ``rest``."""
+    if first is not None:
+        yield first
+        yield from rest
+
+
+@dataclass(frozen=True)
+class _EventPlan:
+    """How an event log's columns become the canonical ones, decided once from its headers and first rows.
+
+    ``found`` maps canonical names to column indexes, ``extras`` are the pass-through columns, and
+    ``spellings`` the timestamp spellings its sample calls for (they change the cost, never a result).
+    """
+
+    name: str
+    headers: list[str]
+    dtypes: list[pl.DataType]
+    found: dict[str, int]
+    extras: list[int]
+    spellings: Spellings
+
+    @classmethod
+    def from_sample(
+        cls, name: str, headers: list[str], dtypes: list[pl.DataType], sample: pl.DataFrame | None
+    ) -> _EventPlan:
+        """Match and check the columns (refusing what read_events refuses) on the log's first rows."""
+        refuse_untextual_columns(name, headers, dtypes)
+        required = ("email", "event", "timestamp")
+        found, extras = resolve_headers(name, headers, EVENT_ALIASES, required, EVENT_COLUMNS)
+        if sample is None:
+            sample = pl.DataFrame([pl.Series(f"f{i}", [], dtype=dtype) for i, dtype in enumerate(dtypes)])
+
+        def first_rows(index: int) -> pl.Series:
+            return sample.to_series(index).head(SAMPLE_ROWS)
+
+        found, extras = choose_event_column(headers, found, extras, first_rows)
+        refuse_misplaced_columns(name, headers, found, first_rows)
+        stamp = sample.to_series(found["timestamp"])
+        spellings = Spellings() if stamp.dtype.is_temporal() else choose_spellings(stamp)
+        return cls(name, headers, dtypes, found, extras, spellings)
+
+    def canonical(self, chunk: pl.DataFrame, *, first_row: int) -> pl.DataFrame:
+        """The canonical frame of ``chunk`` (columns f0, f1...), whose first row is row ``first_row``.
+
+        Refuses the first event whose timestamp is empty, unreadable or outside the readable span.
+        """
+        columns = chunk.columns
+
+        def text(name: str) -> pl.Expr:
+            if name not in self.found:
+                return pl.lit(None, dtype=pl.String)
+            return text_of(pl.col(columns[self.found[name]]), chunk.schema[columns[self.found[name]]])
+
+        stamp = columns[self.found["timestamp"]]
+        time_steps, timestamp = read_times(pl.col(stamp), chunk.schema[stamp], self.spellings)
+        meaning_steps, meaning = event_meaning(self.headers, self.found, _mapper(chunk))
+        canonical = {
+            "source_row": pl.col(_ROW),
+            "email": text("email"),
+            "event_raw": text("event"),
+            "timestamp": timestamp,
+            "campaign": text("campaign"),
+            "smtp_status": text("smtp_status"),
+            "user_agent": text("user_agent"),
+            **meaning,
+        }
+        helped = chunk.lazy().with_row_index(_ROW, offset=first_row)
+        for step in [*time_steps, *meaning_steps]:
+            helped = helped.with_columns(**step)
+        frame = helped.select(
+            *(canonical[name].cast(dtype).alias(name) for name, dtype in EVENT_COLUMNS.items()),
+            *(text_of(pl.col(columns[i]), chunk.dtypes[i]).alias(self.headers[i]) for i in self.extras),
+            within_span(timestamp).fill_null(False).alias(_READ),
+        ).collect()
+        if not frame[_READ].all():
+            self._refuse_time(chunk, frame, first_row)
+        return frame.drop(_READ)
+
+    def _refuse_time(self, chunk: pl.DataFrame, frame: pl.DataFrame, first_row: int) -> None:
+        """Raise the InputError of the first row of ``chunk`` whose timestamp was not read (error path)."""
+        index = int(frame[_READ].not_().arg_true()[0])
+        column = chunk.to_series(self.found["timestamp"])
+        typed = column.dtype.is_temporal()  # never cast to text: far outside the calendar, polars panics
+        given = None if typed else text_series(column)[index]
+        present = column.is_not_null()[index]
+        readable = frame["timestamp"].is_not_null()[index]  # never the value: it may not be a Python datetime
+        outside = readable or (typed and present)  # a time, outside the span
+        problem, hint = time_problem(given, outside=outside)
+        header = self.headers[self.found["timestamp"]]
+        raise InputError(problem, file=self.name, row=first_row + index, column=header, hint=hint)
+
+
+def _mapper(chunk: pl.DataFrame) -> Mapper:
+    """Each distinct value of a column translated once, then a hash replace of the column (in memory)."""
 
     def mapped(index: int, table: Mapping, dtype: pl.DataType) -> pl.Expr:
-        column = pl.col(raw.frame.columns[index])
-        if raw.frame.schema[raw.frame.columns[index]] == dtype:
+        header, source_dtype = chunk.columns[index], chunk.dtypes[index]
+        column = pl.col(header)
+        if source_dtype == dtype:
             return column
-        distinct = (
-            _text(raw, index).drop_nulls().unique().to_frame("v").select(recognised(pl.col("v"), table))
-        )
-        distinct = distinct.to_series().drop_nulls()
+        distinct = text_series(chunk.to_series(index)).drop_nulls().unique().to_frame("v")
+        distinct = distinct.select(recognised(pl.col("v"), table)).to_series().drop_nulls()
         values = translate(distinct, table, dtype)
-        text = text_of(column, raw.frame.schema[raw.frame.columns[index]])
+        text = text_of(column, source_dtype)
         return text.replace_strict(distinct, values, default=None, return_dtype=dtype)
 
     return mapped
 
 
-@dataclass(frozen=True)
-class _Source:
-    """Where the bytes come from: a file (read lazily, it may be gigabytes) or bytes in memory."""
-
-    name: str
-    path: Path | None = None
-    data: bytes | None = None
-
-    def head(self) -> bytes:
-        return next(self.chunks(), b"")[:_HEAD_BYTES]
-
-    def chunks(self) -> Iterator[bytes]:
-        if self.data is not None:
-            yield self.data
-            return
-        with self.path.open("rb") as stream:
-            while chunk := stream.read(_CHUNK_BYTES):
-                yield chunk
-
-    def size(self) -> int:
-        return len(self.data) if self.data is not None else self.path.stat().st_size
-
-    def arrow(self) -> pa.NativeFile:
-        return pa.memory_map(str(self.path)) if self.data is None else pa.BufferReader(self.data)
-
-
-@dataclass(frozen=True)
-class _Raw:
-    """An input as read: its name for messages, its headers and a frame with columns f0, f1..."""
-
-    name: str
-    headers: list[str]
-    frame: pl.DataFrame
-
-
-def _load(source: str | Path | bytes, encoding: str | None) -> _Raw:
-    """Read ``source`` as Parquet or CSV, turning every read failure into an InputError."""
-    if isinstance(source, bytes | bytearray | memoryview):
-        src = _Source("<bytes>", data=bytes(source))
-    else:
-        src = _Source(str(source), path=Path(source))
-        if not src.path.exists():
-            raise InputError("file not found", file=src.name, hint="check the path")
-        if not src.path.is_file():
-            raise InputError("this is not a file", file=src.name, hint="give the path of a CSV or Parquet")
-    try:
-        head = src.head()
-        if not head:
-            raise InputError("the file is empty (0 bytes)", file=src.name, hint="export it again")
-        return _read_parquet(src) if head.startswith(b"PAR1") else _read_csv(src, head, encoding)
-    except OSError as exc:
-        raise InputError(f"the file cannot be read ({exc.strerror or exc})", file=src.name) from None
-
-
-def _read_parquet(src: _Source) -> _Raw:
-    try:
-        frame = pl.read_parquet(src.path if src.data is None else io.BytesIO(src.data))
-    except (pl.exceptions.PolarsError, pl.exceptions.PanicException, pa.ArrowException, ValueError) as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise InputError(
-            f"the file starts like Parquet but cannot be read ({reason})",
-            file=src.name,
-            hint="export it again, or as CSV",
-        ) from None
-    headers = frame.columns
-    refuse_untextual_columns(src.name, headers, frame.dtypes)
-    return _Raw(src.name, headers, frame.rename({header: f"f{i}" for i, header in enumerate(headers)}))
-
-
-def _read_csv(src: _Source, head: bytes, encoding: str | None) -> _Raw:
-    """Decode if needed, refuse binary content, sniff the header, then parse every row as text."""
-    hint = "name a Python codec such as utf-8, cp1252 or utf-16"
-    try:
-        info = codecs.lookup(encoding) if encoding else None
-    except LookupError:
-        raise InputError(f"unknown encoding {encoding!r}", file=src.name, hint=hint) from None
-    if info is not None and not info._is_text_encoding:  # the codec registry's own flag
-        # rot13, base64, zlib...: bytes-to-bytes or str-to-str codecs, no text encoding.
-        raise InputError(f"{encoding!r} is not a text encoding", file=src.name, hint=hint)
-    codec = info.name if info is not None else None
-    if codec is None and head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        codec = "utf-16"  # Excel's "Unicode Text"
-    if codec not in (None, "utf-8", "utf-8-sig"):
-        src = _Source(src.name, data=_transcode(b"".join(src.chunks()), codec, src.name))
-        head = src.head()
-    has_nul, quotes = False, 0
-    for chunk in src.chunks():
-        has_nul = has_nul or b"\0" in chunk
-        quotes += chunk.count(b'"')
-    if has_nul:
-        raise InputError(
-            "the file is binary, not text (it contains NUL bytes)",
-            file=src.name,
-            hint="export it as CSV or Parquet, or pass --encoding utf-16 if it is UTF-16 without a BOM",
-        )
-    headers, separator, header_end = _sniff_header(head, src.name, whole=len(head) < _HEAD_BYTES)
-    if len(head) < _HEAD_BYTES and not head[header_end:].strip(b"\r\n"):
-        empty = {f"f{i}": pl.Series([], dtype=pl.String) for i in range(len(headers))}
-        return _Raw(src.name, headers, pl.DataFrame(empty))  # a header without rows is an empty input
-    table = _parse_rows(src, headers, separator)
-    if table.num_columns != len(headers):  # pyarrow and the csv module read the header differently
-        raise InputError("the header line is malformed", file=src.name, hint="check its quotes")
-    if quotes % 2:  # pyarrow reads an unclosed quote in the last column to the end of the file
-        raise InputError(
-            'a double quote is not matched (the file has an odd number of " characters)',
-            file=src.name,
-            hint="close every quoted field and double each quote inside one, or rows run together",
-        )
-    return _Raw(src.name, headers, pl.from_arrow(table.slice(1)))  # row 0 is the header line
-
-
-def _transcode(data: bytes, codec: str, name: str) -> bytes:
-    """Decode with Python's codec and hand UTF-8 to the parser, whose only encoding is UTF-8."""
-    try:
-        text = data.decode(codec)
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        problem = f"byte {exc.start} (line {line}) is not valid {codec}"
-        raise InputError(problem, file=name, hint="check the --encoding value") from None
-    except UnicodeError:  # codecs such as punycode raise the base class, without a position
-        hint = "check the --encoding value"
-        raise InputError(f"the file is not valid {codec}", file=name, hint=hint) from None
-    return text.removeprefix("\ufeff").encode("utf-8")
-
-
-def _sniff_header(head: bytes, name: str, *, whole: bool) -> tuple[list[str], str, int]:
-    """Return the header names, the separator and the byte offset where the header line ends.
-
-    The separator is whichever of comma, semicolon and tab occurs most often outside quotes in the
-    header line; a header with none of them is a one-column file.
-    """
-    start = len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
-    end, in_quotes = None, False
-    for token in _HEADER_TOKENS.finditer(head, start):
-        if token.group() == b'"':
-            in_quotes = not in_quotes
-        elif not in_quotes:
-            end = token.start()
-            break
-    if end is None and (in_quotes or not whole):
-        hint = "check the header for a quote that is not closed"
-        raise InputError(f"the header line does not end within {_HEAD_BYTES} bytes", file=name, hint=hint)
-    end = len(head) if end is None else end
-    try:
-        line = head[start:end].decode("utf-8")
-        unquoted = _QUOTED.sub(b"", head[start:end])
-        separator = max(_SEPARATORS, key=lambda sep: unquoted.count(sep.encode()))
-        headers = next(csv.reader(io.StringIO(line, newline=""), delimiter=separator), [])
-    except (UnicodeDecodeError, csv.Error):
-        raise InputError("the header line is not UTF-8 text", file=name, hint=_ENCODING_HINT) from None
-    if not headers:
-        raise InputError("the first line is blank", file=name, hint="the file must start with a header row")
-    return headers, separator, end
-
-
-def _parse_rows(src: _Source, headers: list[str], separator: str) -> pa.Table:
-    """Parse every record (header included) as text; refuse ragged rows and text that is not UTF-8.
-
-    pyarrow needs each record to fit in one block: a file with a longer field (a 50 MB cell) is
-    parsed again with blocks large enough for it (the whole file at most), as fast as before per byte.
-    """
-    block = _BLOCK_BYTES
-    while True:
-        try:
-            return _arrow_csv(src, len(headers), separator, pa.string(), threads=True, block=block)
-        except pa.ArrowInvalid as exc:
-            message = str(exc)
-        if "straddl" not in message:  # pyarrow's words for a record longer than a block
-            break
-        if block >= min(src.size(), _MAX_BLOCK_BYTES):
-            raise InputError(
-                f"a record is longer than {_MAX_BLOCK_BYTES >> 20:,} MB, more than listkit can read in CSV",
-                file=src.name,
-                hint="check for a quote that is not closed, or export the file as Parquet",
-            )
-        block = min(block * 8, src.size() + 1, _MAX_BLOCK_BYTES)
-    ragged = _RAGGED.search(message)
-    if ragged and not ragged.group("row"):  # only a single-threaded parse numbers the rows
-        try:
-            _arrow_csv(src, len(headers), separator, pa.string(), threads=False, block=block)
-        except pa.ArrowInvalid as exc:
-            ragged = _RAGGED.search(str(exc)) or ragged
-    if ragged:
-        found, expected = _fields(int(ragged.group("got"))), _fields(len(headers))
-        raise InputError(
-            f"the row has {found} but the header has {expected}",
-            file=src.name,
-            row=int(ragged.group("row")) - 1 if ragged.group("row") else None,  # record 1 is the header
-            hint=f"quote every field holding the separator {separator!r}, a quote or a line break",
-        )
-    if "UTF8" in message:
-        row, column = _first_bad_utf8(src, len(headers), separator, block)
-        column_name = header_label(headers[column]) if column is not None else None
-        raise InputError(
-            "the text is not valid UTF-8", file=src.name, row=row, column=column_name, hint=_ENCODING_HINT
-        )
-    raise InputError(f"the file cannot be parsed as CSV ({message.splitlines()[0]})", file=src.name)
-
-
-def _fields(count: int) -> str:
-    return f"{count} field" if count == 1 else f"{count} fields"
-
-
-def _arrow_csv(
-    src: _Source, width: int, sep: str, kind: pa.DataType, *, threads: bool, block: int = _BLOCK_BYTES
-) -> pa.Table:
-    # Generated names (f0, f1...) let duplicate or blank headers through to be reported by name later.
-    read = pacsv.ReadOptions(autogenerate_column_names=True, use_threads=threads, block_size=block)
-    parse = pacsv.ParseOptions(delimiter=sep, newlines_in_values=True)
-    convert = pacsv.ConvertOptions(
-        column_types={f"f{i}": kind for i in range(width)},
-        null_values=[""],  # only the empty cell is null; "NA", "null" and the like stay text
-        strings_can_be_null=True,
-        quoted_strings_can_be_null=True,
-    )
-    with src.arrow() as stream:
-        return pacsv.read_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
-
-
-def _first_bad_utf8(src: _Source, width: int, sep: str, block: int) -> tuple[int | None, int | None]:
-    """Return (row, column index) of the first cell that is not UTF-8; error path only."""
-    table = _arrow_csv(src, width, sep, pa.binary(), threads=True, block=block)
-    bad: list[tuple[int, int]] = []
-    for column_index, column in enumerate(table.columns):
-        try:
-            column.combine_chunks().view(pa.string()).validate(full=True)
-        except pa.ArrowInvalid as exc:
-            match = re.search(r"index (\d+)", str(exc))
-            bad.append((int(match.group(1)) if match else 0, column_index))
-    return min(bad, default=(None, None))  # table row 0 is the header, so the index is the row
-
-
-def _assemble(raw: _Raw, parsed: dict[str, pl.Series], extras: list[int], output: Mapping) -> pl.DataFrame:
+def _assemble(
+    raw: RawTable, parsed: dict[str, pl.Series], extras: list[int], output: Mapping
+) -> pl.DataFrame:
     """Put the canonical columns in schema order, then the pass-through columns in input order."""
     parsed["source_row"] = pl.int_range(1, raw.frame.height + 1, dtype=pl.UInt32, eager=True)
     columns = [parsed[name].cast(dtype).alias(name) for name, dtype in output.items()]
@@ -365,19 +236,19 @@ def _assemble(raw: _Raw, parsed: dict[str, pl.Series], extras: list[int], output
     return pl.DataFrame(columns)
 
 
-def _first_rows(raw: _Raw, index: int) -> pl.Series:
+def _first_rows(raw: RawTable, index: int) -> pl.Series:
     """The first SAMPLE_ROWS values of a column, in its own dtype (for tests of what they look like)."""
     return raw.frame.to_series(index).head(SAMPLE_ROWS)
 
 
-def _text(raw: _Raw, index: int | None) -> pl.Series:
+def _text(raw: RawTable, index: int | None) -> pl.Series:
     """Return a column as text (all-null when absent); CSV columns already are, Parquet ones are cast."""
     if index is None:
         return pl.repeat(None, raw.frame.height, dtype=pl.String, eager=True)
     return text_series(raw.frame.to_series(index))
 
 
-def _timestamps(raw: _Raw, index: int | None, *, required: bool) -> pl.Series:
+def _timestamps(raw: RawTable, index: int | None, *, required: bool) -> pl.Series:
     """Parse a column to UTC timestamps with :func:`~listkit.times.read_times`, as scan_events does.
 
     A value no spelling reads is refused, and so is an empty one if ``required``. Outside the readable

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import listkit
 import listkit.activity
+import listkit.streaming
 from listkit.activity import address_activity, event_context, survey_events
 from listkit.engagement import event_features
 from listkit.policy import Policy
@@ -166,7 +167,7 @@ def test_a_log_aggregated_in_slices_gives_the_same_run(monkeypatch):
     events = listkit.read_events(SAMPLE / "events.csv")
     policy = Policy(as_of="2026-11-01")
     whole = listkit.run(subscribers, events, policy=policy)
-    monkeypatch.setattr(listkit.activity, "BATCH_ROWS", events.height // 7)
+    monkeypatch.setattr(listkit.streaming, "BATCH_ROWS", events.height // 7)
     sliced = listkit.run(subscribers, events.lazy(), policy=policy)  # a LazyFrame, as scan_events gives
     assert sliced.ledger.equals(whole.ledger)
     assert sliced.suppression.equals(whole.suppression) and sliced.compliance.equals(whole.compliance)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gzip
+
 import polars as pl
 import pytest
 from conftest import SAMPLE
 
 import listkit
 import listkit.pipeline
+import listkit.readers
 
 
 def test_each_stage_runs_on_its_own_and_composes_like_run():
@@ -49,28 +52,44 @@ def test_a_streamed_parquet_log_gives_the_same_run_as_a_loaded_one(tmp_path):
         parquet
     )
     assert listkit.scan_events(parquet).collect().drop("event_raw").equals(events.drop("event_raw"))
-    loaded = listkit.run_files(SAMPLE / "subscribers.csv", parquet, as_of="2026-11-01")
-    streamed = listkit.run_files(SAMPLE / "subscribers.csv", parquet, as_of="2026-11-01", stream_events=True)
+    loaded = listkit.run_files(SAMPLE / "subscribers.csv", parquet, as_of="2026-11-01", stream_events=False)
+    streamed = listkit.run_files(SAMPLE / "subscribers.csv", parquet, as_of="2026-11-01")
     assert streamed.ledger.equals(loaded.ledger)
     assert streamed.compliance.equals(loaded.compliance) and streamed.event_stats == loaded.event_stats
 
 
-def test_a_parquet_log_too_large_to_load_is_streamed_without_being_asked(tmp_path, monkeypatch):
-    events = listkit.read_events(SAMPLE / "events.csv")
-    parquet = tmp_path / "events.parquet"
-    events.drop("source_row", "event_raw").write_parquet(parquet)
-    loaded = listkit.run_files(SAMPLE / "subscribers.csv", parquet, as_of="2026-11-01")
+@pytest.mark.parametrize("form", ["csv", "csv.gz", "parquet"])
+def test_event_files_are_streamed_in_chunks_by_default_and_give_the_loaded_run(tmp_path, monkeypatch, form):
+    """run_files streams every event log (CSV, gzip CSV, Parquet) in chunks, as if it were loaded."""
+    csv_bytes = (SAMPLE / "events.csv").read_bytes()
+    path = tmp_path / f"events.{form}"
+    if form == "parquet":
+        pl.read_csv(SAMPLE / "events.csv", infer_schema=False).write_parquet(path)
+    else:
+        path.write_bytes(gzip.compress(csv_bytes, mtime=0) if form.endswith("gz") else csv_bytes)
+    loaded = listkit.run_files(SAMPLE / "subscribers.csv", path, as_of="2026-11-01", stream_events=False)
+    monkeypatch.setattr(listkit.readers, "CHUNK_ROWS", 997)  # many chunks, none aligned with anything
     scanned = []
 
-    def recording_scan(path):
-        scanned.append(path)
-        return listkit.scan_events(path)
+    def recording_scan(source, **options):
+        scanned.append(source)
+        return listkit.scan_events(source, **options)
 
     monkeypatch.setattr(listkit.pipeline, "scan_events", recording_scan)
-    monkeypatch.setattr(listkit.pipeline, "_available_memory", lambda: 1_000_000)  # 1 MB free
-    streamed = listkit.run_files(SAMPLE / "subscribers.csv", parquet, as_of="2026-11-01")
-    assert scanned == [parquet]
-    assert streamed.ledger.equals(loaded.ledger) and streamed.event_stats == loaded.event_stats
+    streamed = listkit.run_files(SAMPLE / "subscribers.csv", path, as_of="2026-11-01")
+    assert scanned == [path]
+    assert streamed.ledger.equals(loaded.ledger) and streamed.suppression.equals(loaded.suppression)
+    assert streamed.event_stats == loaded.event_stats and streamed.monthly.equals(loaded.monthly)
+    chunked = listkit.scan_events(path, scratch=tmp_path).collect().sort("source_row")
+    assert chunked.equals(listkit.read_events(path))
+    assert len(list(tmp_path.glob("listkit-events-*/part-*.parquet"))) > 70  # 78,000 rows in chunks of 997
+
+
+def test_a_streamed_run_leaves_no_temporary_files(tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    listkit.run_files(SAMPLE / "subscribers.csv", SAMPLE / "events.csv", as_of="2026-11-01", scratch=scratch)
+    assert list(scratch.iterdir()) == []
 
 
 def test_a_streamed_log_refuses_bad_timestamps_with_their_row(tmp_path):
