@@ -112,20 +112,24 @@ def _prefetched(chunks: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
     queue: Queue = Queue(maxsize=1)
     stop = threading.Event()
 
+    def hand_over(item: tuple) -> bool:
+        """Put ``item`` in the queue unless the consumer has stopped; False once it has."""
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for chunk in chunks:
-                while not stop.is_set():
-                    try:
-                        queue.put((chunk, None), timeout=0.1)
-                        break
-                    except Full:
-                        continue
-                if stop.is_set():
+                if not hand_over((chunk, None)):
                     return
-            queue.put((None, None))
+            hand_over((None, None))
         except BaseException as error:  # handed to the consumer, raised there
-            queue.put((None, error))
+            hand_over((None, error))
 
     worker = threading.Thread(target=produce, name="listkit-csv-reader", daemon=True)
     worker.start()
@@ -341,9 +345,11 @@ class _CsvFile:
     def _chunks_from(self, rows: int, block: int, *, skip: int) -> Iterator[pl.DataFrame]:
         """Chunks from record ``skip`` on; a record longer than ``block`` raises :class:`_Restart`."""
         done, first, pending, pending_rows = 0, skip, [], 0  # first: the record pending starts at
-        reader = self._arrow(pacsv.open_csv, threads=True, block=block)
+        reader = None
         while True:
-            try:
+            try:  # opening parses the first block, so it fails as reading does
+                if reader is None:
+                    reader = self._arrow(pacsv.open_csv, threads=True, block=block)
                 batch = reader.read_next_batch()
             except StopIteration:
                 break
@@ -378,7 +384,7 @@ class _CsvFile:
         options = pacsv.ReadOptions(autogenerate_column_names=True, use_threads=threads, block_size=block)
         parse = pacsv.ParseOptions(delimiter=self.separator, newlines_in_values=True)
         convert = pacsv.ConvertOptions(
-            column_types={f"f{i}": kind or pa.string() for i in range(width)},
+            column_types={f"f{i}": pa.string() if kind is None else kind for i in range(width)},
             null_values=[""],  # only the empty cell is null; "NA", "null" and the like stay text
             strings_can_be_null=True,
             quoted_strings_can_be_null=True,
