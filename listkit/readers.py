@@ -104,8 +104,9 @@ def scan_events(
         row = 1
         for index, chunk in enumerate(_chained(first, stream.chunks)):
             part = folder / f"part-{index:06d}.parquet"
-            # lz4: written and read several times faster than zstd, for files that live one run.
-            plan.canonical(chunk, first_row=row).write_parquet(part, compression="lz4")
+            # lz4 and no statistics: a third faster to write than the defaults (zstd), for files that live
+            # one run and are only ever read whole or in slices.
+            plan.canonical(chunk, first_row=row).write_parquet(part, compression="lz4", statistics=False)
             row += chunk.height
         if row == 1:  # no rows: one empty file keeps the schema
             plan.canonical(sample, first_row=1).write_parquet(folder / "part-000000.parquet")
