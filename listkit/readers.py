@@ -16,9 +16,10 @@ holding a line break does not shift it. Any problem with the input raises
 from __future__ import annotations
 
 import atexit
+import itertools
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,30 +99,23 @@ def scan_events(
     stream = stream_table(source, encoding=encoding, rows=CHUNK_ROWS)
     folder = Path(tempfile.mkdtemp(prefix="listkit-events-", dir=scratch))
     try:
-        first = next(stream.chunks, None)
-        sample = first.head(TIME_SAMPLE_ROWS) if first is not None else None
-        plan = _EventPlan.from_sample(stream.name, stream.headers, stream.dtypes, sample)
+        empty = pl.DataFrame([pl.Series(f"f{i}", [], dtype=dtype) for i, dtype in enumerate(stream.dtypes)])
+        first = next(stream.chunks, empty)
+        plan = _EventPlan.from_sample(
+            stream.name, stream.headers, stream.dtypes, first.head(TIME_SAMPLE_ROWS)
+        )
         row = 1
-        for index, chunk in enumerate(_chained(first, stream.chunks)):
+        for index, chunk in enumerate(itertools.chain([first], stream.chunks)):
             part = folder / f"part-{index:06d}.parquet"
             # lz4 and no statistics: a third faster to write than the defaults (zstd), for files that live
             # one run and are only ever read whole or in slices.
             plan.canonical(chunk, first_row=row).write_parquet(part, compression="lz4", statistics=False)
             row += chunk.height
-        if row == 1:  # no rows: one empty file keeps the schema
-            plan.canonical(sample, first_row=1).write_parquet(folder / "part-000000.parquet")
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return pl.scan_parquet(folder / "*.parquet")
-
-
-def _chained(first: pl.DataFrame | None, rest: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
-    """``first`` (when there is one) and then ``rest``."""
-    if first is not None:
-        yield first
-        yield from rest
 
 
 @dataclass(frozen=True)
@@ -141,14 +135,12 @@ class _EventPlan:
 
     @classmethod
     def from_sample(
-        cls, name: str, headers: list[str], dtypes: list[pl.DataType], sample: pl.DataFrame | None
+        cls, name: str, headers: list[str], dtypes: list[pl.DataType], sample: pl.DataFrame
     ) -> _EventPlan:
         """Match and check the columns (refusing what read_events refuses) on the log's first rows."""
         refuse_untextual_columns(name, headers, dtypes)
         required = ("email", "event", "timestamp")
         found, extras = resolve_headers(name, headers, EVENT_ALIASES, required, EVENT_COLUMNS)
-        if sample is None:
-            sample = pl.DataFrame([pl.Series(f"f{i}", [], dtype=dtype) for i, dtype in enumerate(dtypes)])
 
         def first_rows(index: int) -> pl.Series:
             return sample.to_series(index).head(SAMPLE_ROWS)
