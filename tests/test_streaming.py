@@ -89,3 +89,14 @@ def test_a_damaged_gzip_file_is_refused_in_one_line(tmp_path):
     for read in (listkit.read_events, lambda p: listkit.scan_events(p, scratch=tmp_path)):
         problem, _, _ = refusal(read, path)
         assert problem.startswith("the gzip file is damaged")
+
+
+@pytest.mark.parametrize("form", ["csv", "parquet"])
+def test_a_log_without_rows_streams_to_the_empty_canonical_frame(tmp_path, form):
+    path = tmp_path / f"events.{form}"
+    if form == "csv":
+        path.write_bytes(HEADER)
+    else:
+        pl.DataFrame(schema=dict.fromkeys(("email", "event", "timestamp"), pl.String)).write_parquet(path)
+    streamed = listkit.scan_events(path, scratch=tmp_path).collect()
+    assert streamed.equals(listkit.read_events(path)) and streamed.height == 0
