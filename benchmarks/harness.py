@@ -30,8 +30,10 @@ from pathlib import Path
 GIB = 1024**3
 #: Lines of a failed child's stderr kept in its result and shown in the report.
 STDERR_TAIL_LINES = 12
-#: How often the process tree's memory is sampled (the largest process is measured exactly anyway).
+#: How often the process tree's memory is sampled (the largest process is measured exactly anyway), and
+#: every how many samples its processes are listed again (about 2 ms with 80 processes on the machine).
 SAMPLE_SECONDS = 0.05
+TREE_EVERY = 5
 
 # What a process that ran out of memory leaves on stderr: Python's MemoryError, Rust's (polars')
 # allocation failure before it aborts, the C library's ENOMEM, a Jupyter kernel killed under the report.
@@ -54,13 +56,18 @@ class Measured:
     status: str  # "ok", "failed", "out of memory" or "timeout"
     returncode: int | None
     wall_seconds: float
-    #: The largest single process of the tree (``ru_maxrss`` of ``wait4``: the child and every descendant
-    #: it reaped), exact; the Jupyter kernel of the report is one such descendant.
+    #: The largest single process of the tree (``ru_maxrss`` of ``wait4`` in the wrapper: the command and
+    #: every descendant it reaped), exact; the Jupyter kernel of the report is one such descendant.
     peak_process_bytes: int
     #: The sum of the tree's resident sets, sampled every :data:`SAMPLE_SECONDS` (``None`` without psutil):
     #: what the processes held at once, such as listkit and its report kernel.
     peak_tree_bytes: int | None
-    load_before: float  # the 1-minute load average when the child started (other jobs on the machine)
+    #: CPU seconds (user + system) of the child and the descendants it reaped: cpu_seconds / wall is the
+    #: number of cores it kept busy.
+    cpu_seconds: float
+    #: Cores kept busy meanwhile by every other process of the machine (other jobs, the harness itself):
+    #: the machine's busy time from /proc/stat less the child's, over the wall time. None off Linux.
+    others_cores: float | None
     stderr_tail: str = ""
     detail: str = ""  # why it failed, in words
     extra: dict = field(default_factory=dict)  # what the caller adds (stage timings, counts)
@@ -80,6 +87,21 @@ class Measured:
         return asdict(self) | {"peak_bytes": self.peak_bytes, "ok": self.ok}
 
 
+#: The tiny process between the harness and each command (``python -I -S``: no site, about 10 MB). A child's
+#: ``ru_maxrss`` includes the memory of the process it was forked from (Linux keeps the high-water mark
+#: across ``exec``), so a command forked straight from the harness would count the harness's few hundred MB
+#: (polars, numpy); forked from this, it counts about 10 MB. It spawns the command, waits with ``wait4`` and
+#: writes the exit status, the largest ``ru_maxrss`` (KiB) and the CPU seconds of the command's tree.
+_WRAPPER = """
+import os, sys
+report, command = sys.argv[1], sys.argv[2:]
+pid = os.posix_spawnp(command[0], command, os.environ)
+_, status, usage = os.wait4(pid, 0)
+with open(report, "w") as file:
+    file.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}")
+"""
+
+
 def measure(
     name: str,
     command: list[str],
@@ -92,19 +114,21 @@ def measure(
     """Run ``command`` in a fresh process (its own session) and measure it; never raises for a failing child.
 
     Its stdout and stderr go to ``log_dir/<name>.stdout`` and ``.stderr``. Wall time runs from the start
-    of the process to its exit (interpreter start-up included). After ``timeout`` seconds its whole process
-    group is killed and the status is ``"timeout"``.
+    of the process to its exit (interpreter start-up included; the wrapper adds about 20 ms). After
+    ``timeout`` seconds its whole process group is killed and the status is ``"timeout"``.
     """
     log_dir.mkdir(parents=True, exist_ok=True)
     out_path, err_path = log_dir / f"{name}.stdout", log_dir / f"{name}.stderr"
-    load = os.getloadavg()[0]
+    report = log_dir / f"{name}.rusage"
+    report.unlink(missing_ok=True)
+    machine_before = machine_busy_seconds()
     peak_tree: list[int | None] = [None]
     timed_out = threading.Event()
     with out_path.open("wb") as out, err_path.open("wb") as err:
         started = time.perf_counter()
         try:
-            child = subprocess.Popen(
-                command,
+            wrapper = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _WRAPPER, str(report), *command],
                 stdout=out,
                 stderr=err,
                 stdin=subprocess.DEVNULL,
@@ -114,34 +138,51 @@ def measure(
             )
         except OSError as error:
             return Measured(
-                name, command, "failed", None, 0.0, 0, None, load, detail=f"cannot start: {error}"
+                name, command, "failed", None, 0.0, 0, None, 0.0, None, detail=f"cannot start: {error}"
             )
         finished = threading.Event()
-        sampler = threading.Thread(target=_sample_tree, args=(child.pid, finished, peak_tree), daemon=True)
+        sampler = threading.Thread(target=_sample_tree, args=(wrapper.pid, finished, peak_tree), daemon=True)
         sampler.start()
-        timer = threading.Timer(timeout, _kill_group, args=(child.pid, timed_out)) if timeout else None
+        timer = threading.Timer(timeout, _kill_group, args=(wrapper.pid, timed_out)) if timeout else None
         if timer:
             timer.start()
         try:
-            # wait4, not Popen.wait: its rusage is the child's and that of every descendant it reaped.
-            _, status, usage = os.wait4(child.pid, 0)
-        except BaseException:  # Ctrl-C of the harness: the child (and its kernel) must not run on
-            _kill_group(child.pid, timed_out)
+            wrapper.wait()
+        except BaseException:  # Ctrl-C of the harness: the command (and its kernel) must not run on
+            _kill_group(wrapper.pid, timed_out)
             finished.set()
             raise
-        wall = time.perf_counter() - started
-        child.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+        wall, machine_after = time.perf_counter() - started, machine_busy_seconds()
         finished.set()
         if timer:
             timer.cancel()
         sampler.join()
     stderr_tail = tail(err_path)
+    try:
+        code, maxrss, cpu = report.read_text().split()
+        returncode, peak, cpu_seconds = int(code), int(maxrss) * 1024, float(cpu)
+    except (OSError, ValueError):  # the wrapper was killed (timeout, OOM killer) or could not start it
+        returncode, peak, cpu_seconds = wrapper.returncode, 0, 0.0
     result = Measured(
-        name, command, "ok", child.returncode, wall, usage.ru_maxrss * 1024, peak_tree[0], load, stderr_tail
+        name, command, "ok", returncode, wall, peak, peak_tree[0], cpu_seconds, None, stderr_tail
     )
-    if child.returncode != 0:
-        result.status, result.detail = _failure(child.returncode, stderr_tail, timed_out.is_set(), timeout)
+    if machine_before is not None and machine_after is not None and wall > 0:
+        result.others_cores = max(0.0, machine_after - machine_before - cpu_seconds) / wall
+    if returncode != 0:
+        result.status, result.detail = _failure(returncode, stderr_tail, timed_out.is_set(), timeout)
     return result
+
+
+def machine_busy_seconds() -> float | None:
+    """CPU seconds the whole machine has spent busy since boot (every core; /proc/stat), None off Linux."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    # cpu user nice system idle iowait irq softirq steal ...: all but idle and iowait are busy (guest time is
+    # part of user already).
+    ticks = [int(x) for x in fields[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def _failure(returncode: int, stderr_tail: str, timed_out: bool, timeout: float | None) -> tuple[str, str]:
@@ -165,23 +206,25 @@ def _kill_group(pid: int, flag: threading.Event) -> None:
 
 
 def _sample_tree(pid: int, finished: threading.Event, peak: list[int | None]) -> None:
-    """Keep in ``peak[0]`` the largest sum of resident sets of ``pid`` and its descendants seen."""
+    """Keep in ``peak[0]`` the largest sum of resident sets of the wrapper ``pid``'s descendants seen."""
     try:
         import psutil
     except ImportError:  # the exact per-process peak still stands; the tree's sum is then unknown
         return
     try:
-        root = psutil.Process(pid)
+        tree = [psutil.Process(pid)]
     except psutil.NoSuchProcess:
         return
-    best = 0
+    best, samples = 0, 0
     while not finished.is_set():
+        if samples % TREE_EVERY == 0:  # finding descendants scans every process of the machine: less often
+            with contextlib.suppress(psutil.Error):
+                tree = [tree[0], *tree[0].children(recursive=True)]
         total = 0
-        with contextlib.suppress(psutil.Error):
-            for process in [root, *root.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    total += process.memory_info().rss
-        best = max(best, total)
+        for process in tree[1:]:  # the command's processes, not the wrapper
+            with contextlib.suppress(psutil.Error):
+                total += process.memory_info().rss
+        best, samples = max(best, total), samples + 1
         peak[0] = best
         finished.wait(SAMPLE_SECONDS)
 

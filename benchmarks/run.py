@@ -184,7 +184,12 @@ class Bench:
             result.extra.update(stages=stages, stages_from=source)
         result.extra.update(extra)
         if result.ok:
-            self.log(f"  {result.wall_seconds:,.1f} s, peak {result.peak_bytes / harness.GIB:.2f} GiB")
+            others = (
+                "" if result.others_cores is None else f", other processes {result.others_cores:.2f} cores"
+            )
+            self.log(
+                f"  {result.wall_seconds:,.1f} s, peak {result.peak_bytes / harness.GIB:.2f} GiB{others}"
+            )
         else:
             self.failures.append(result)
             self.log("  " + harness.describe_failure(result).replace("\n", "\n  "))

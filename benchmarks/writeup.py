@@ -15,6 +15,7 @@ GIB = 1024**3
 MIB = 1024**2
 BEGIN = "<!-- benchmarks/run.py: begin (generated; `make bench` replaces this block) -->"
 END = "<!-- benchmarks/run.py: end -->"
+NAMES = {"csv": "CSV", "parquet": "Parquet"}  # of the formats of an event log
 #: A fit is called linear when no point is further than this share from the fitted line.
 LINEAR_TOLERANCE = 0.10
 
@@ -174,7 +175,7 @@ def targets(parts: dict) -> list[dict]:
         shown = f"completes, {(value or 0) / GIB:.2f} GiB" if huge["ok"] else huge["status"]
         out.append(
             {
-                "target": "the 150 M-event CSV log completes with peak memory at most 4 GiB",
+                "target": "the repeated (150 M-event) CSV log completes with peak memory at most 4 GiB",
                 "value": value,
                 "measured": shown,
                 "met": huge["ok"] and value <= 4 * GIB,
@@ -205,7 +206,7 @@ def scaling_lines(scaling: dict) -> list[str]:
     for format in ("csv", "parquet"):
         points = [p for p in scaling["points"] if p["extra"]["format"] == format and p["ok"]]
         if len(points) < 2:
-            lines.append(f"- {format.upper()}: fewer than two sizes completed, no fit.")
+            lines.append(f"- {NAMES[format]}: fewer than two sizes completed, no fit.")
             continue
         events = [p["extra"]["events"] / 1e6 for p in points]
         addresses = [p["extra"]["subscribers"] / 1e6 for p in points]
@@ -213,7 +214,7 @@ def scaling_lines(scaling: dict) -> list[str]:
         peak = linear_fit(addresses, [p["peak_bytes"] / GIB for p in points])
         per_event = ", ".join(f"{p['wall_seconds'] / e:.2f}" for p, e in zip(points, events, strict=True))
         lines.append(
-            f"- {format.upper()}: time = {time['intercept']:.1f} s + {time['slope']:.2f} s "
+            f"- {NAMES[format]}: time = {time['intercept']:.1f} s + {time['slope']:.2f} s "
             f"per million events (seconds per million events by size: {per_event}); "
             f"largest residual {100 * time['worst']:.0f}%: {_verdict(time, len(points))}. "
             f"Peak memory = {peak['intercept']:.2f} GiB + {peak['slope']:.2f} GiB per million subscribers; "
@@ -321,7 +322,11 @@ def _render_main(main: dict, plot: str | None) -> list[str]:
                 f"listkit is {speed} the per-row loop (and it also de-duplicates, scores and writes "
                 "every output).",
             ]
-    out.append("")
+    others = [row for row in main["rows"] if row.get("others_cores") is not None]
+    if others:
+        shown = ", ".join(f"{row['name']} {row['others_cores']:.2f}" for row in others)
+        out += ["", f"Cores kept busy by other processes while each command ran (of "
+                f"{main['machine']['cores']}; near 0 on an idle machine): {shown}.", ""]  # fmt: skip
     stage_rows = [row for row in main["rows"] if row["extra"].get("stages")]
     if stage_rows:
         stages = list(dict.fromkeys(stage for row in stage_rows for stage in row["extra"]["stages"]))
@@ -473,7 +478,7 @@ def plot_scaling(scaling: dict, huge: dict | None, path: Path) -> bool:
         if not mine:
             continue
         events = [p["extra"]["events"] / 1e6 for p in mine]
-        label = {"csv": "CSV log", "parquet": "Parquet log"}[format]
+        label = f"{NAMES[format]} log"
         left.plot(events, [p["wall_seconds"] for p in mine], "o-", color=color, label=label)
         right.plot(events, [p["peak_bytes"] / GIB for p in mine], "o-", color=color, label=label)
         if format == "csv":  # the subscribers of each size, once
@@ -506,7 +511,7 @@ def plot_scaling(scaling: dict, huge: dict | None, path: Path) -> bool:
             markersize=12,
             label=label,
         )
-        right.axhline(4, color="black", linestyle=":", linewidth=1, label="bound for the 150 M log: 4 GiB")
+        right.axhline(4, color="black", linestyle=":", linewidth=1, label="bound for the repeated log: 4 GiB")
     left.set(xlabel="events in the log (millions)", ylabel="wall time (s)", title="Wall time")
     right.set(xlabel="events in the log (millions)", ylabel="peak memory (GiB)", title="Peak memory")
     for ax in (left, right):
