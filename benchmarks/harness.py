@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -315,7 +316,9 @@ def listkit_command() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "listkit.cli"]
 
 
-def synthetic(spec: SynthSpec, data_dir: Path, *, regenerate: bool = False, log=print) -> Path:
+def synthetic(
+    spec: SynthSpec, data_dir: Path, *, regenerate: bool = False, log: Callable[[str], None] = print
+) -> Path:
     """The folder of ``listkit synth``'s files for ``spec`` under ``data_dir``, generated unless cached.
 
     Generation writes into a temporary folder renamed into place at the end, with ``parameters.json``, so a
@@ -390,7 +393,7 @@ def _remove_stale(data_dir: Path, key: str) -> None:
             pass  # another user's running generation
 
 
-def repeated_log(source: Path, times: int, target: Path, *, log=print) -> Path:
+def repeated_log(source: Path, times: int, target: Path, *, log: Callable[[str], None] = print) -> Path:
     """``target``: the CSV ``source`` with its data rows ``times`` over under its one header line (cached).
 
     Copied in 16 MiB blocks (never held in memory); refused before writing when the disk lacks the room.

@@ -199,30 +199,24 @@ class Bench:
 def measure_main(bench: Bench) -> dict:
     """The side-by-side table: the floor, listkit, the pandas notebook, and the list without events."""
     chosen = bench.args.only.split(",") if bench.args.only else list(MAIN_ROWS)
-    data = {"events": bench.dataset(bench.preset.main)}
+    groups = {MAIN_ROWS[name][0] for name in chosen}
+    data, commands = {}, {}
+    if "events" in groups:
+        data["events"] = bench.dataset(bench.preset.main)
+        subscribers, events = data["events"]["subscribers_path"], data["events"]["events_path"]
+        commands = {
+            "floor": [sys.executable, str(BENCH / "floor.py"), subscribers, events],
+            "listkit": bench.listkit_run("listkit", subscribers, events, report=True),
+            "listkit-no-report": bench.listkit_run("listkit-no-report", subscribers, events, report=False),
+            "pandas": [sys.executable, str(BENCH / "peer_pandas.py"), "--subscribers", subscribers,
+                       "--events", events, "--out", str(bench.runs / "pandas")],
+        }  # fmt: skip
     if "listkit-parquet" in chosen:
         data["parquet"] = bench.dataset(replace(bench.preset.main, format="parquet"))
-    if {"list-listkit", "list-loop"} & set(chosen):
-        data["list"] = bench.dataset(bench.preset.list_only)
-    subscribers, events = data["events"]["subscribers_path"], data["events"]["events_path"]
-    commands = {
-        "floor": [sys.executable, str(BENCH / "floor.py"), subscribers, events],
-        "listkit": bench.listkit_run("listkit", subscribers, events, report=True),
-        "listkit-no-report": bench.listkit_run("listkit-no-report", subscribers, events, report=False),
-        "pandas": [
-            sys.executable,
-            str(BENCH / "peer_pandas.py"),
-            "--subscribers",
-            subscribers,
-            "--events",
-            events,
-            "--out",
-            str(bench.runs / "pandas"),
-        ],
-    }
-    if "parquet" in data:
         parquet = data["parquet"]["events_path"]
         commands["listkit-parquet"] = bench.listkit_run("listkit-parquet", subscribers, parquet, report=False)
+    if "list" in groups:
+        data["list"] = bench.dataset(bench.preset.list_only)
     if "list" in data:
         addresses = data["list"]["subscribers_path"]
         commands["list-listkit"] = bench.listkit_run("list-listkit", addresses, None, report=False)

@@ -276,31 +276,15 @@ def render(results: dict, *, plots: dict[str, str]) -> str:
             ]
         out.append("")
     out.append(END)
-    return "\n".join(out)
+    # Parts leave a blank line before and after themselves: one between two is enough.
+    return "\n".join(line for i, line in enumerate(out) if line or (i and out[i - 1]))
 
 
 def _render_main(main: dict, plot: str | None) -> list[str]:
     rows, data = by_name(main), main["data"]
-    events = data["events"]
     out = [f"Machine: {machine_line(main['machine'])}.", ""]
-    parquet = f"; Parquet copy {size(data['parquet']['events_bytes'])}" if "parquet" in data else ""
-    out += [
-        f"**{events['subscribers']:,} subscribers and {events['events']:,} events** (`listkit synth "
-        f"--subscribers {events['spec']['subscribers']} "
-        f"--campaigns-per-year {events['spec']['campaigns_per_year']}"
-        f"`; CSV {size(events['subscribers_bytes'])} + {size(events['events_bytes'])}{parquet}):",
-        "",
-        "| what | wall | peak memory | wall / floor |",
-        "|---|---:|---:|---:|",
-    ]
-    floor = rows.get("floor")
-    for row in main["rows"]:
-        if row["extra"]["group"] == "events":
-            shown = ratio(row, floor)
-            out.append(
-                f"| {row['extra']['label']} | {seconds(row)} | {memory(row)} | "
-                f"{'-' if shown is None else f'{shown:.2f} x'} |"
-            )
+    if "events" in data:
+        out += _render_events(main)
     listed = [row for row in main["rows"] if row["extra"]["group"] == "list"]
     if listed:
         info = data["list"]
@@ -349,6 +333,30 @@ def _render_main(main: dict, plot: str | None) -> list[str]:
         out.append("")
     if plot:
         out += [f"![Wall time and peak memory of each command of the table above, one run]({plot})", ""]
+    return out
+
+
+def _render_events(main: dict) -> list[str]:
+    """The table of the list with its event log."""
+    data, floor = main["data"], by_name(main).get("floor")
+    events = data["events"]
+    parquet = f"; Parquet copy {size(data['parquet']['events_bytes'])}" if "parquet" in data else ""
+    out = [
+        f"**{events['subscribers']:,} subscribers and {events['events']:,} events** (`listkit synth "
+        f"--subscribers {events['spec']['subscribers']} "
+        f"--campaigns-per-year {events['spec']['campaigns_per_year']}"
+        f"`; CSV {size(events['subscribers_bytes'])} + {size(events['events_bytes'])}{parquet}):",
+        "",
+        "| what | wall | peak memory | wall / floor |",
+        "|---|---:|---:|---:|",
+    ]
+    for row in main["rows"]:
+        if row["extra"]["group"] == "events":
+            shown = ratio(row, floor)
+            out.append(
+                f"| {row['extra']['label']} | {seconds(row)} | {memory(row)} | "
+                f"{'-' if shown is None else f'{shown:.2f} x'} |"
+            )
     return out
 
 
@@ -421,7 +429,7 @@ def plot_main(main: dict, path: Path) -> bool:
     rows = [row for row in main["rows"] if row["ok"]]
     if not rows:
         return False
-    events, listed = main["data"]["events"], main["data"].get("list")
+    events, listed = main["data"].get("events"), main["data"].get("list")
     labels = [row["extra"]["label"].replace("`", "") for row in rows]
     labels = [
         f"{label} [list]" if row["extra"]["group"] == "list" else label
@@ -444,14 +452,17 @@ def plot_main(main: dict, path: Path) -> bool:
             label="target: 1.5 x the floor",
         )
     for ax in (left, right):
-        ax.legend(loc="lower right", fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="lower right", fontsize=8)
         ax.margins(x=0.25)
-    listed_text = f"; [list]: {listed['subscribers']:,} addresses without events" if listed else ""
+    shown = (
+        [f"{events['subscribers']:,} subscribers, {events['events'] / 1e6:.1f} M events (CSV)"]
+        if events
+        else []
+    )
+    shown += [f"[list]: {listed['subscribers']:,} addresses without events"] if listed else []
     fig.suptitle(
-        f"Wall time and peak memory, one run ({main['machine']['date']}): "
-        f"{events['subscribers']:,} subscribers, "
-        f"{events['events'] / 1e6:.1f} M events (CSV){listed_text}",
-        fontsize=10,
+        f"Wall time and peak memory, one run ({main['machine']['date']}): {'; '.join(shown)}", fontsize=10
     )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
