@@ -45,7 +45,14 @@ _OUT_OF_MEMORY = re.compile(
 
 
 class HarnessError(RuntimeError):
-    """The benchmark harness cannot go on (data generation failed, no disk space...); the message says why."""
+    """The benchmark harness cannot go on (data generation failed, no disk space...); the message says why.
+
+    ``measured`` is the failed command, when a command failed.
+    """
+
+    def __init__(self, message: str, measured: Measured | None = None) -> None:
+        super().__init__(message)
+        self.measured = measured
 
 
 @dataclass
@@ -207,22 +214,32 @@ def _kill_group(pid: int, flag: threading.Event) -> None:
 
 
 def _sample_tree(pid: int, finished: threading.Event, peak: list[int | None]) -> None:
-    """Keep in ``peak[0]`` the largest sum of resident sets of the wrapper ``pid``'s descendants seen."""
+    """Keep in ``peak[0]`` the largest sum of resident sets of the wrapper ``pid``'s descendants seen.
+
+    The command (the wrapper's child) always counts; a process it starts counts once it has been listed
+    twice (alive for 250 ms or more): a helper run through ``vfork`` (``lscpu``, run by a library at import)
+    shares its parent's memory until its ``exec``, and its resident set would count that memory twice.
+    """
     try:
         import psutil
     except ImportError:  # the exact per-process peak still stands; the tree's sum is then unknown
         return
     try:
-        tree = [psutil.Process(pid)]
+        wrapper = psutil.Process(pid)
     except psutil.NoSuchProcess:
         return
+    tree: list = []
+    listed: set[int] = set()
     best, samples = 0, 0
     while not finished.is_set():
         if samples % TREE_EVERY == 0:  # finding descendants scans every process of the machine: less often
             with contextlib.suppress(psutil.Error):
-                tree = [tree[0], *tree[0].children(recursive=True)]
+                command = wrapper.children()
+                descendants = [p for c in command for p in c.children(recursive=True)]
+                tree = command + [p for p in descendants if p.pid in listed]
+                listed = {p.pid for p in descendants}
         total = 0
-        for process in tree[1:]:  # the command's processes, not the wrapper
+        for process in tree:
             with contextlib.suppress(psutil.Error):
                 total += process.memory_info().rss
         best, samples = max(best, total), samples + 1
@@ -350,7 +367,7 @@ def synthetic(
     result = measure(f"synth-{spec.key}", command, log_dir=data_dir / "logs")
     if not result.ok:
         shutil.rmtree(staging, ignore_errors=True)
-        raise HarnessError(f"generating the data failed\n{describe_failure(result)}")
+        raise HarnessError(f"generating the data failed\n{describe_failure(result)}", result)
     (staging / "parameters.json").write_text(json.dumps(asdict(spec), indent=1) + "\n")
     shutil.rmtree(folder, ignore_errors=True)
     staging.rename(folder)

@@ -241,9 +241,20 @@ def measure_scaling(bench: Bench) -> dict:
     for subscribers in bench.preset.scaling:
         for format in ("csv", "parquet"):
             spec = SynthSpec(subscribers, bench.preset.scaling_campaigns, bench.args.seed, format)
-            data = bench.dataset(spec)
-            harness.warm_cache(Path(data["subscribers_path"]), Path(data["events_path"]))
             name = f"scaling-{subscribers}-{format}"
+            try:
+                data = bench.dataset(spec)
+            except HarnessError as error:  # one size that cannot be generated (memory) leaves the others
+                if error.measured is None:
+                    raise
+                bench.log(f"  {name}: {error}")
+                bench.failures.append(error.measured)
+                failed = error.measured.to_dict() | {"name": name}
+                failed["extra"] = {"format": format, "subscribers": subscribers, "events": None}
+                failed["detail"] = f"generating its data failed: {failed['detail']}"
+                points.append(failed)
+                continue
+            harness.warm_cache(Path(data["subscribers_path"]), Path(data["events_path"]))
             command = bench.listkit_run(name, data["subscribers_path"], data["events_path"], report=False)
             row = bench.measure(
                 name,

@@ -374,11 +374,13 @@ def _render_scaling(scaling: dict, plot: str | None, reference: dict | None) -> 
         cells = {
             p["extra"]["format"]: p for p in scaling["points"] if p["extra"]["subscribers"] == subscribers
         }
-        events = next(iter(cells.values()))["extra"]["events"]
+        events = next(
+            (c["extra"]["events"] for c in cells.values() if c["extra"]["events"] is not None), None
+        )
         shown = " | ".join(
             f"{seconds(cells[f])} | {memory(cells[f])}" if f in cells else "- | -" for f in ("csv", "parquet")
         )
-        out.append(f"| {subscribers:,} | {events:,} | {shown} |")
+        out.append(f"| {subscribers:,} | {'-' if events is None else f'{events:,}'} | {shown} |")
     out += ["", *scaling_lines(scaling), "", f"Machine: {machine_line(scaling['machine'], reference)}.", ""]
     if plot:
         out += [

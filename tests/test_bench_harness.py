@@ -60,8 +60,8 @@ def test_a_child_past_its_timeout_is_killed_with_its_children(tmp_path):
 
 def test_peak_memory_counts_a_grandchild_and_what_the_tree_holds_at_once(tmp_path):
     pytest.importorskip("psutil")
-    # The child holds 200 MiB while its own child (a report kernel, say) holds 200 MiB more for a second.
-    grandchild = "import time; block = b'x' * (200 * 2**20); time.sleep(1)"
+    # The child holds 200 MiB while its own child (a report kernel, say) holds 200 MiB more for 1.5 s.
+    grandchild = "import time; block = b'x' * (200 * 2**20); time.sleep(1.5)"
     code = (
         "import subprocess, sys; block = b'y' * (200 * 2**20); "
         f"subprocess.run([sys.executable, '-c', {grandchild!r}])"
