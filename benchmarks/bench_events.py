@@ -58,8 +58,7 @@ def run_listkit(work: Path, *, stream: bool) -> dict:
 
     from listkit.engagement import event_features
     from listkit.policy import Policy
-    from listkit.readers import read_events
-    from listkit.scan import scan_events
+    from listkit.readers import read_events, scan_events
 
     start = time.perf_counter()
     events = (scan_events if stream else read_events)(work / "events.parquet")
