@@ -54,8 +54,16 @@ lab: setup
 	$(BIN)/python -m pip install --quiet -e '.[dev,lab]'
 	$(BIN)/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
-bench: setup
-	$(BIN)/python benchmarks/bench_addresses.py
+# The benchmark of docs/benchmarks.md (benchmarks/run.py: data generated once into benchmarks/data/, then
+# measured side by side). `make bench BENCH_ARGS="--scaling --huge"` adds the scaling curve and the 150 M
+# log; `BENCH_ARGS=--quick` checks the harness on tiny sizes. Run it on an otherwise idle machine.
+BENCH_ARGS ?=
+$(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench: setup $(VENV)/.bench-installed
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

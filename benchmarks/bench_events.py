@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+import harness
 
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
 SIDES = ("listkit", "listkit-stream", "pandas")
@@ -58,8 +58,7 @@ def run_listkit(work: Path, *, stream: bool) -> dict:
 
     from listkit.engagement import event_features
     from listkit.policy import Policy
-    from listkit.readers import read_events
-    from listkit.scan import scan_events
+    from listkit.readers import read_events, scan_events
 
     start = time.perf_counter()
     events = (scan_events if stream else read_events)(work / "events.parquet")
@@ -132,7 +131,6 @@ def run_pandas(work: Path) -> dict:
 
 def child(side: str, work: Path) -> None:
     result = run_pandas(work) if side == "pandas" else run_listkit(work, stream=side == "listkit-stream")
-    result["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     print(json.dumps(result))
 
 
@@ -151,8 +149,12 @@ def main() -> None:
     for side in SIDES:
         command = [sys.executable, __file__, "--side", side, "--work", str(args.work),
                    "--subscribers", str(args.subscribers)]  # fmt: skip
-        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        measured = harness.measure(side, command, log_dir=work / "logs")  # its peak memory is its own
+        if not measured.ok:
+            sys.exit(harness.describe_failure(measured))
+        output = (work / "logs" / f"{side}.stdout").read_text()
         results[side] = json.loads(output.strip().splitlines()[-1])
+        results[side]["peak_rss_gb"] = measured.peak_bytes / 1024**3
     import polars as pl
 
     ours, streamed, theirs = (pl.read_parquet(work / f"{side}.parquet") for side in SIDES)
