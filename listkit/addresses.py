@@ -61,6 +61,7 @@ __all__ = [
     "ROLE_NAMES",
     "ascii_addresses",
     "check_addresses",
+    "in_shared_mailbox",
     "reference_versions",
     "unwrap_address",
 ]
@@ -483,3 +484,20 @@ def check_addresses(emails: pl.Series | Iterable[str | None]) -> pl.DataFrame:
         .cast(_OUT_SCHEMA)
         .collect()
     )
+
+
+def in_shared_mailbox(mailbox_keys: pl.Series) -> pl.Series:
+    """True where the (non-null) mailbox key is on more than one row: the rows that duplicates and
+    mailbox-wide opt-outs are about.
+
+    Most keys of a list are unique, and telling which ones are not takes a tenth of the time on their
+    hashes: only the keys whose hash repeats (the repeated ones, and the odd collision) are compared
+    as text.
+    """
+    hashes = mailbox_keys.hash()
+    ordered = hashes.sort()
+    repeated_hashes = ordered.filter(ordered == ordered.shift(1)).implode()
+    candidates = mailbox_keys.is_not_null() & hashes.is_in(repeated_hashes)
+    at = candidates.arg_true()
+    shared = pl.repeat(False, mailbox_keys.len(), dtype=pl.Boolean, eager=True)
+    return shared.scatter(at, mailbox_keys.gather(at).is_duplicated()).alias(mailbox_keys.name)

@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from listkit.activity import LogSurvey, address_activity, event_context, monthly_activity, survey_events
-from listkit.addresses import check_addresses
+from listkit.addresses import check_addresses, in_shared_mailbox
 from listkit.cells import named
 from listkit.changes import changes, load_previous
 from listkit.compliance import compliance_table
@@ -148,19 +148,18 @@ def run(
     features = event_features(
         events, event_keys, as_of=as_of, policy=policy, context=context, activity=activity
     )
-    rows = (
-        rows.join(features, on="mailbox_key", how="left", nulls_equal=False)
-        .sort("source_row")
-        .with_columns(
-            free_provider=pl.col("is_free"),
-            # Why the mailbox bounced: its hard bounce if it had one, else its latest bounce, else its
-            # latest block (a block says nothing of the address, but the analyst should see it).
-            bounce_reason=pl.coalesce("hard_bounce_reason", "last_bounce_reason", "last_block_reason"),
-            # Tenure: days on the list, since the sign-up or the first event seen, whichever is earlier.
-            tenure_days=(pl.lit(as_of) - pl.min_horizontal("signup_at", "first_event_at"))
-            .dt.total_days()
-            .clip(lower_bound=0),
-        )
+    rows = rows.join(features, on="mailbox_key", how="left", nulls_equal=False, maintain_order="left")
+    if not rows["source_row"].is_sorted():  # the one sort of a run: every later step keeps this order
+        rows = rows.sort("source_row")
+    rows = rows.with_columns(
+        free_provider=pl.col("is_free"),
+        # Why the mailbox bounced: its hard bounce if it had one, else its latest bounce, else its
+        # latest block (a block says nothing of the address, but the analyst should see it).
+        bounce_reason=pl.coalesce("hard_bounce_reason", "last_bounce_reason", "last_block_reason"),
+        # Tenure: days on the list, since the sign-up or the first event seen, whichever is earlier.
+        tenure_days=(pl.lit(as_of) - pl.min_horizontal("signup_at", "first_event_at"))
+        .dt.total_days()
+        .clip(lower_bound=0),
     )
     rows = _with_address_engagement(rows, activity, event_keys)
     stages.done("features", mailboxes=features.height)
@@ -184,10 +183,8 @@ def run(
     merge_fields = [c for c in SUBSCRIBER_COLUMNS if c not in ("source_row", "email")]
     extras = _passthrough_columns(subscribers, reserved={*LEDGER_COLUMNS, *merge_fields})
     passthrough = tuple(extras.columns[1:])
-    ledger = (
-        flagged.select(*LEDGER_COLUMNS, *merge_fields)
-        .join(extras, on="source_row", how="left")
-        .sort("source_row")
+    ledger = flagged.select(*LEDGER_COLUMNS, *merge_fields).join(
+        extras, on="source_row", how="left", maintain_order="left"
     )
     suppression = _suppression(flagged, features, event_keys)
     warnings += formula_address_warnings(ledger, suppression)
@@ -237,7 +234,7 @@ def validate(subscribers: pl.DataFrame, *, policy: Policy | None = None) -> pl.D
             dns_status=pl.lit(None, dtype=pl.String), dns_detail=pl.lit(None, dtype=pl.String)
         )
     else:
-        rows = rows.join(answers, on="domain", how="left", nulls_equal=False).sort("source_row")
+        rows = rows.join(answers, on="domain", how="left", nulls_equal=False, maintain_order="left")
     # A list without first names at all is not a list of placeholder names.
     has_names = subscribers["first_name"].null_count() < subscribers.height
     return rows.with_columns(
@@ -392,16 +389,16 @@ def _with_address_engagement(
 
     Only the addresses of mailboxes listed more than once need it (to pick which row to keep).
     """
-    repeated = rows.filter(pl.col("mailbox_key").is_not_null() & pl.col("mailbox_key").is_duplicated())
+    repeated = rows.filter(in_shared_mailbox(rows["mailbox_key"]))
     wanted = event_keys.filter(pl.col("mailbox_key").is_in(repeated["mailbox_key"].implode()))
     latest = last_engagement_by_address(activity, wanted)
-    return rows.join(latest, on="email_normalized", how="left", nulls_equal=False).sort("source_row")
+    return rows.join(latest, on="email_normalized", how="left", nulls_equal=False, maintain_order="left")
 
 
 def _attach_segments(flagged: pl.DataFrame, kept: pl.Series, names: pl.Series) -> pl.DataFrame:
-    """Put each kept row's segment name in ``segment`` (null on pruned rows)."""
-    kept_rows = flagged.filter(kept).select("source_row").with_columns(segment=names)
-    return flagged.join(kept_rows, on="source_row", how="left").sort("source_row")
+    """Put each kept row's segment name in ``segment`` (null on pruned rows); ``names`` are in row order."""
+    blank = pl.repeat(None, flagged.height, dtype=pl.String, eager=True)
+    return flagged.with_columns(blank.scatter(kept.arg_true(), names).alias("segment"))
 
 
 _SUPPRESSION_FACTS = (

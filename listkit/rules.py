@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from listkit.addresses import in_shared_mailbox
 from listkit.engagement import FEATURE_COLUMNS
 from listkit.policy import Policy
 from listkit.reasons import LIST_STATUS, REASON_CODES, REASONS, pruning_reasons
@@ -39,55 +40,78 @@ def flag(rows: pl.DataFrame, *, policy: Policy) -> pl.DataFrame:
     rows = rows.with_columns(
         pl.lit(None, dtype=dtype).alias(name) for name, dtype in optional.items() if name not in rows.columns
     )
-    cause = status_cause(pl.col("status"))  # any ESP's spelling of a status that forbids mailing
-    mailbox = pl.col("mailbox_key")
-    flagged = rows.with_columns(
-        **{column: cause == name for name, column in LIST_STATUS.items()},
-        duplicate_of=_duplicate_of(),
-    ).with_columns(
-        # A mailbox is suppressed when any of its rows says so; rows without a mailbox (invalid
-        # addresses) only speak for themselves.
-        pl.when(mailbox.is_not_null())
-        .then(pl.col(name).any().over(mailbox))
-        .otherwise(pl.col(name))
-        .alias(name)
-        for name in LIST_STATUS.values()
-    )
-    # One boolean column per code (no per-row lists: this stays fast on a million rows). Rows with
+    flagged = _by_mailbox(rows.with_columns(_list_status(rows.get_column("status"))))
+    # One bit per code (no per-row lists or strings: this stays fast on a million rows). Rows with
     # invalid syntax have no mailbox: only the codes that do not need one apply to them.
-    flagged = flagged.with_columns(
-        (
+    bits = pl.sum_horizontal(
+        pl.when(
             reason.condition(policy).fill_null(False)
             & (pl.col("syntax_valid") if reason.needs_mailbox else True)
-        ).alias(f"_is_{reason.code}")
+        )
+        .then(pl.lit(_BIT[reason.code], pl.UInt16))
+        .otherwise(pl.lit(0, pl.UInt16))
         for reason in REASONS
     )
-    prunes = pl.any_horizontal(pl.col(f"_is_{code}") for code in pruning_reasons(policy))
-    flagged = (
-        flagged.with_columns(outcome=pl.when(prunes).then(pl.lit("prune")).otherwise(pl.lit("keep")))
+    kept = (pl.col(_BITS) & sum(_BIT[code] for code in pruning_reasons(policy))) == 0
+    flagged = flagged.with_columns(**{_BITS: bits}).with_columns(
+        outcome=pl.when(kept).then(pl.lit("keep")).otherwise(pl.lit("prune")),
         # The merge-field audit is about what gets mailed: it is not worth a word on pruned rows.
-        .with_columns(_is_placeholder_name=pl.col("_is_placeholder_name") & (pl.col("outcome") == "keep"))
-        .with_columns(
-            reasons=pl.concat_str(
-                [pl.when(pl.col(f"_is_{code}")).then(pl.lit(code)) for code in REASON_CODES],
-                separator=";",
-                ignore_nulls=True,
-            ),
-            evidence=pl.concat_str(
-                [
-                    pl.when(pl.col(f"_is_{r.code}")).then(pl.concat_str(pl.lit(f"{r.code}: "), r.evidence))
-                    for r in REASONS
-                ],
-                separator="; ",
-                ignore_nulls=True,
-            ),
-        )
+        **{_BITS: pl.when(kept).then(_BITS).otherwise(pl.col(_BITS) & _UNLESS_PLACEHOLDER)},
     )
-    return flagged.drop(pl.selectors.starts_with("_"))
+    # A list holds a few dozen combinations of codes: each is spelt once.
+    combinations = flagged.get_column(_BITS).unique().sort()
+    spelt = [";".join(code for code in REASON_CODES if bits & _BIT[code]) for bits in combinations]
+    return flagged.with_columns(
+        reasons=pl.col(_BITS).replace_strict(combinations, spelt, return_dtype=pl.String),
+        evidence=_evidence(flagged),
+    ).drop(_BITS, *LIST_STATUS.values())
 
 
-def _duplicate_of() -> pl.Expr:
-    """For all but the best row of each mailbox: the ``source_row`` of the row that is kept.
+#: The bit of each code in the column :func:`flag` works on (``REASONS`` has fewer than 16 codes).
+_BIT = {reason.code: 1 << number for number, reason in enumerate(REASONS)}
+_UNLESS_PLACEHOLDER = sum(_BIT.values()) - _BIT["placeholder_name"]
+_BITS = "_listkit_reason_bits"
+
+
+def _list_status(status: pl.Series) -> list[pl.Series]:
+    """The :data:`LIST_STATUS` columns of the rows themselves (true where their status means the cause).
+
+    A list holds a handful of distinct statuses: each is read once.
+    """
+    distinct = status.unique()
+    cause = pl.select(status_cause(pl.lit(distinct))).to_series()
+    causes = sorted(LIST_STATUS)
+    numbered = cause.replace_strict(causes, range(1, len(causes) + 1), default=0, return_dtype=pl.UInt8)
+    of_rows = status.replace_strict(distinct, numbered, default=0, return_dtype=pl.UInt8)
+    return [(of_rows == number).alias(LIST_STATUS[name]) for number, name in enumerate(causes, 1)]
+
+
+def _by_mailbox(rows: pl.DataFrame) -> pl.DataFrame:
+    """Add ``duplicate_of`` and spread the :data:`LIST_STATUS` columns over each mailbox.
+
+    A mailbox is suppressed when any of its rows says so; rows without a mailbox (invalid addresses)
+    only speak for themselves. Only mailboxes with more than one row have anything to share or a
+    duplicate, so only their rows are grouped (a few percent of a list; grouping all of them took
+    seconds on a million rows).
+    """
+    groups = (
+        rows.filter(in_shared_mailbox(rows.get_column("mailbox_key")))
+        .group_by("mailbox_key")
+        .agg(*(pl.col(name).any().alias(f"{name}_any") for name in LIST_STATUS.values()), _best=_best_row())
+    )
+    best = pl.col("_best")
+    return (
+        rows.join(groups, on="mailbox_key", how="left", maintain_order="left")
+        .with_columns(
+            *(pl.coalesce(f"{name}_any", name).alias(name) for name in LIST_STATUS.values()),
+            duplicate_of=pl.when(best != pl.col("source_row")).then(best),
+        )
+        .drop("_best", *(f"{name}_any" for name in LIST_STATUS.values()))
+    )
+
+
+def _best_row() -> pl.Expr:
+    """The ``source_row`` of the row of a mailbox that is kept; the others are its duplicates.
 
     The best row is the spelling with the most recent human engagement
     (``address_last_engagement_at``), then the most complete record (merge fields and sign-up date
@@ -97,7 +121,7 @@ def _duplicate_of() -> pl.Expr:
         pl.col(name).is_not_null().cast(pl.Int8)
         for name in ("first_name", "last_name", "signup_at", "source")
     )
-    best = (
+    return (
         pl.col("source_row")
         .sort_by(
             pl.col("address_last_engagement_at").fill_null(EPOCH),
@@ -106,6 +130,26 @@ def _duplicate_of() -> pl.Expr:
             descending=[True, True, False],
         )
         .first()
-        .over("mailbox_key")
     )
-    return pl.when(pl.col("mailbox_key").is_not_null() & (best != pl.col("source_row"))).then(best)
+
+
+def _evidence(flagged: pl.DataFrame) -> pl.Series:
+    """One readable clause per code of each row (``""`` without a code).
+
+    Written for the rows with a code only, from the columns the clauses read: building every clause
+    for every row cost more than the rest of :func:`flag`.
+    """
+    clauses = [
+        pl.when((pl.col(_BITS) & _BIT[r.code]) != 0).then(pl.concat_str(pl.lit(f"{r.code}: "), r.evidence))
+        for r in REASONS
+    ]
+    read = {name for clause in clauses for name in clause.meta.root_names()}
+    with_codes = flagged.get_column(_BITS).ne(0).arg_true()
+    written = (
+        flagged.select(*(name for name in flagged.columns if name in read))
+        .gather(with_codes)
+        .select(pl.concat_str(clauses, separator="; ", ignore_nulls=True))
+        .to_series()
+    )
+    blank = pl.repeat("", flagged.height, dtype=pl.String, eager=True)
+    return blank.scatter(with_codes, written).alias("evidence")
