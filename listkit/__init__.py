@@ -10,49 +10,78 @@ files that sending tools import directly::
 
 Each stage is also callable on its own: ``validate`` (addresses), ``score`` (engagement from
 events), ``flag`` (reasons and outcome), ``segment`` (named segments of kept rows).
+
+The names below are imported when first used, so that ``import listkit`` (and every ``listkit``
+command) loads only the modules it needs: scikit-learn, for one, only when there is something to
+cluster.
 """
 
-from importlib.metadata import version
+from __future__ import annotations
 
-from listkit.addresses import check_addresses
-from listkit.changes import changes
-from listkit.compliance import provider_compliance
-from listkit.errors import ConfigError, InputError, ListkitError, MissingColumnError, OutputError
-from listkit.export import export
-from listkit.feedback import read_feedback
-from listkit.pipeline import run, run_files, score, validate
-from listkit.policy import Policy
-from listkit.readers import read_events, read_subscribers, scan_events
-from listkit.reasons import REASON_CODES
-from listkit.result import RunResult
-from listkit.rules import flag
-from listkit.segments import Segmenter, segment
+import importlib
+import importlib.util
+import sys
+import types
+from typing import Any
 
-__version__ = version("listkit")  # one place: pyproject.toml
+#: Where each public name lives.
+_HOMES = {
+    "check_addresses": "addresses",
+    "changes": "changes",
+    "provider_compliance": "compliance",
+    "ConfigError": "errors",
+    "InputError": "errors",
+    "ListkitError": "errors",
+    "MissingColumnError": "errors",
+    "OutputError": "errors",
+    "export": "export",
+    "read_feedback": "feedback",
+    "run": "pipeline",
+    "run_files": "pipeline",
+    "score": "pipeline",
+    "validate": "pipeline",
+    "Policy": "policy",
+    "read_events": "readers",
+    "read_subscribers": "readers",
+    "REASON_CODES": "reasons",
+    "RunResult": "result",
+    "flag": "rules",
+    "scan_events": "readers",
+    "Segmenter": "segments",
+    "segment": "segments",
+}
 
-__all__ = [
-    "REASON_CODES",
-    "ConfigError",
-    "InputError",
-    "ListkitError",
-    "MissingColumnError",
-    "OutputError",
-    "Policy",
-    "RunResult",
-    "Segmenter",
-    "__version__",
-    "changes",
-    "check_addresses",
-    "export",
-    "flag",
-    "provider_compliance",
-    "read_events",
-    "read_feedback",
-    "read_subscribers",
-    "run",
-    "run_files",
-    "scan_events",
-    "score",
-    "segment",
-    "validate",
-]
+__all__ = sorted([*_HOMES, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use (PEP 562); ``__version__`` is pyproject.toml's, the one place."""
+    if name == "__version__":
+        from importlib.metadata import version
+
+        value = version("listkit")
+    elif name in _HOMES:
+        value = getattr(importlib.import_module(f"listkit.{_HOMES[name]}"), name)
+    elif importlib.util.find_spec(f"listkit.{name}") is not None:
+        value = importlib.import_module(f"listkit.{name}")  # a submodule, as after an eager import
+    else:
+        raise AttributeError(f"module 'listkit' has no attribute {name!r}")
+    globals()[name] = value  # found once; later uses are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+class _Package(types.ModuleType):
+    """The package, whose ``changes`` and ``export`` stay the functions of those names when the
+    submodules of the same names are imported (the import system binds each submodule on its parent)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _HOMES and isinstance(value, types.ModuleType):
+            return  # the submodule is in sys.modules under its full name
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from listkit import __version__
 from listkit.errors import ListkitError
 from listkit.privacy import redact
 
@@ -76,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"listkit {__version__}")
+    parser.add_argument("--version", action=_Version, help="show program's version number and exit")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser(
@@ -145,6 +144,19 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--format", choices=("csv", "parquet"), default="csv")
     synth.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
     return parser
+
+
+class _Version(argparse.Action):
+    """``--version``: the package metadata is read only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        from listkit import __version__
+
+        print(f"listkit {__version__}")  # on stdout, as argparse's own version action does
+        parser.exit()
 
 
 def _add_progress_flags(command: argparse.ArgumentParser) -> None:

@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import polars as pl
 
@@ -94,21 +95,27 @@ def write_csv(
     names = csv_names(name, parts, gzip=import_file and options.gzip)
     safe = formula_safe(frame, address_columns=address_columns)
     written = {}
+    # No BOM before a first line that is data: the tool would read it as part of the first address.
+    mark = _BOM if options.excel and header and bom else b""
     for number, written_name in enumerate(names):
         part = safe.slice(number * max_rows, max_rows) if split else safe
-        text = part.write_csv(
-            None, include_header=header, datetime_format=TIMESTAMP_FORMAT, float_precision=1
-        ).encode()
-        # No BOM before a first line that is data: the tool would read it as part of the first address.
-        data = (_BOM if options.excel and header and bom else b"") + text
-        if written_name.endswith(".gz"):
-            buffer = io.BytesIO()
-            # No file name and a zero time in the gzip header: the same rows give the same bytes.
-            with gzip_module.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as compressed:
-                compressed.write(data)
-            data = buffer.getvalue()
         path = folder / written_name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        with path.open("wb") as handle:
+            if written_name.endswith(".gz"):
+                data = io.BytesIO()
+                data.write(mark)
+                _write_rows(part, data, header=header)
+                # No file name and a zero time in the gzip header: the same rows give the same bytes.
+                with gzip_module.GzipFile(filename="", mode="wb", fileobj=handle, mtime=0) as compressed:
+                    compressed.write(data.getbuffer())
+            else:
+                handle.write(mark)
+                _write_rows(part, handle, header=header)  # polars writes the file itself: no copy in Python
         written[written_name] = part.height
     return written
+
+
+def _write_rows(frame: pl.DataFrame, handle: BinaryIO, *, header: bool) -> None:
+    """``frame`` as CSV (listkit's dialect: UTC timestamps, one decimal) into an open binary file."""
+    frame.write_csv(handle, include_header=header, datetime_format=TIMESTAMP_FORMAT, float_precision=1)

@@ -74,10 +74,8 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import dns.exception
-import dns.name
-import dns.resolver
 import numpy as np
 import polars as pl
 from publicsuffixlist import PublicSuffixList
@@ -87,6 +85,10 @@ from rapidfuzz.distance import OSA
 from listkit.addresses import DISPOSABLE_DOMAINS, FREE_DOMAINS
 from listkit.errors import ConfigError
 from listkit.providers import GROUPS, KNOWN_REAL_DOMAINS, TYPO_TARGETS, provider_of_domain
+
+if TYPE_CHECKING:
+    import dns.exception
+    import dns.resolver
 
 __all__ = ["apply_suggestions", "check_mx", "typo_suggestions"]
 
@@ -422,6 +424,9 @@ _DEFINITIVE = ("ok", "no_mx")  # only these are cached: an "unknown" must be ret
 
 def _describe(exc: dns.exception.DNSException) -> str:
     """A short, stable text for an inconclusive lookup (no timings: outputs must be reproducible)."""
+    import dns.exception
+    import dns.resolver
+
     if isinstance(exc, dns.exception.Timeout):
         return "timeout"
     if isinstance(exc, dns.resolver.NoNameservers):
@@ -432,6 +437,9 @@ def _describe(exc: dns.exception.DNSException) -> str:
 
 def _implicit_mx(resolver: dns.resolver.Resolver, domain: str) -> tuple[str, str]:
     """RFC 5321 section 5.1: without MX, a domain's own A/AAAA is its mail host (if routable)."""
+    import dns.exception
+    import dns.resolver
+
     for rdtype in ("A", "AAAA"):
         try:
             answer = resolver.resolve(domain, rdtype, search=False)
@@ -448,6 +456,10 @@ def _implicit_mx(resolver: dns.resolver.Resolver, domain: str) -> tuple[str, str
 
 def _lookup(resolver: dns.resolver.Resolver, domain: str) -> tuple[str, str]:
     """(status, detail) for one domain."""
+    import dns.exception
+    import dns.name
+    import dns.resolver
+
     try:
         answer = resolver.resolve(domain, "MX", search=False)
     except dns.resolver.NXDOMAIN:
@@ -504,6 +516,8 @@ def _write_cache(path: Path, entries: dict[str, list]) -> None:
 
 def _resolver_factory(nameservers: list[str] | None, port: int, timeout: float):
     """A function returning this thread's resolver (one per worker thread, never shared)."""
+    import dns.resolver
+
     local = threading.local()
 
     def make() -> dns.resolver.Resolver:
@@ -557,6 +571,9 @@ def check_mx(
                 f"DNS cache folder {cache_path.parent} cannot be created ({error.strerror}); "
                 "pass another --dns-cache"
             ) from None
+    # dnspython (0.2 s to import) only when the run looks domains up; the helpers import it likewise.
+    import dns.resolver
+
     try:  # without any nameserver, every lookup the cache cannot answer is unknown
         get_resolver = _resolver_factory(nameservers, port, timeout)
     except dns.resolver.NoResolverConfiguration:

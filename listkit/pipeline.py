@@ -42,6 +42,7 @@ from listkit.reasons import SUPPRESSING_REASONS
 from listkit.result import RunResult
 from listkit.rules import flag
 from listkit.schema import EPOCH, EVENT_COLUMNS, SUBSCRIBER_COLUMNS
+from listkit.segments import SOURCE_COLUMNS as SEGMENT_COLUMNS
 from listkit.segments import segment
 
 #: The ledger's leading columns (the contract's, then listkit's evidence); merge fields, the
@@ -176,7 +177,10 @@ def run(
     stages.done("rules", keep=kept.sum(), prune=flagged.height - kept.sum())
     # previous_profiles (an earlier run's segment_profiles.csv) keeps segment names on the same readers.
     segment_names, segment_profiles = segment(
-        flagged.filter(kept), policy=policy, as_of=as_of, previous_profiles=previous_profiles
+        flagged.select("source_row", "mailbox_key", *SEGMENT_COLUMNS).filter(kept),
+        policy=policy,
+        as_of=as_of,
+        previous_profiles=previous_profiles,
     )
     flagged = _attach_segments(flagged, kept, segment_names)
 

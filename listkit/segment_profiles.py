@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from scipy.optimize import linear_sum_assignment
 
 from listkit.cells import shown
 from listkit.errors import InputError
@@ -88,8 +87,9 @@ def profile(frame: pl.DataFrame, *, as_of: datetime, by: str = "segment") -> pl.
     days since engagement are capped at ``RECENCY_CAP_DAYS``, which "never" counts as. Sorted by ``by``.
     """
     opens, clicks, deliveries = (pl.col(c).sum() for c in ("human_opens", "clicks", "deliveries"))
+    days = {name: expr for name, expr in measures(as_of).items() if name in ("_recency", "_tenure")}
     return (
-        frame.with_columns(**measures(as_of))
+        frame.with_columns(**days)
         .group_by(by)
         .agg(
             size=pl.len(),
@@ -206,6 +206,8 @@ def match_previous(
     clusters, own = current["cluster"].to_list(), current["segment"].to_list()
     if not clusters or previous.is_empty():
         return dict(zip(clusters, own, strict=True))
+    from scipy.optimize import linear_sum_assignment  # scipy takes half a second to import: only here
+
     a, b = np.array(_metric_rows(current)), np.array(_metric_rows(previous))
     silent_a, silent_b = a[:, 3] > lapsing_after_days, b[:, 3] > lapsing_after_days
     both = np.vstack([a, b])

@@ -25,16 +25,12 @@ keeps names on the same kinds of reader (:func:`match_previous`).
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 import polars as pl
-from sklearn.base import BaseEstimator
-from sklearn.cluster import KMeans
-from sklearn.metrics import pairwise_distances_argmin
-from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
 from listkit.policy import Policy, check_options
 from listkit.segment_profiles import (
@@ -100,6 +96,19 @@ def _feature_matrix(frame: pl.DataFrame, as_of: datetime) -> np.ndarray:
     return frame.select(**(columns | logs)).to_numpy(order="c")
 
 
+def _standard_scaler() -> Any:
+    from sklearn.preprocessing import StandardScaler
+
+    return StandardScaler()
+
+
+def _one_thread() -> contextlib.AbstractContextManager:
+    """BLAS and OpenMP (k-means) limited to one thread for the block."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1)
+
+
 def _rule(as_of: datetime, new_subscriber_days: int) -> pl.Expr:
     """The rule segment of each row, null for the rows to cluster."""
     new_since = as_of - timedelta(days=new_subscriber_days)
@@ -142,7 +151,7 @@ def _silhouettes(sample: np.ndarray, labelings: dict[int, np.ndarray], chunk: in
     return scores
 
 
-class Segmenter(BaseEstimator):
+class Segmenter:
     """Rule segments plus k-means clusters named from their profiles (see the module docstring).
 
     ``n_segments`` fixes the number of clusters (rule segments come on top); otherwise it is chosen
@@ -152,6 +161,10 @@ class Segmenter(BaseEstimator):
     ``scaler_``, ``centers_`` (weighted standardised space, canonical order), ``n_clusters_``,
     ``silhouettes_`` (k -> mean silhouette; empty when k was fixed), ``names_`` (cluster -> name)
     and ``profiles_`` (:func:`profile` plus ``kind`` and ``cluster``).
+
+    It has scikit-learn's parameter protocol (``get_params``, ``set_params``, so ``sklearn.base.clone``
+    works) without deriving from its ``BaseEstimator``: scikit-learn is imported only when there are
+    rows to cluster (it takes a second to import, longer than segmenting a list without history).
     """
 
     def __init__(
@@ -175,6 +188,27 @@ class Segmenter(BaseEstimator):
         self.lapsing_after_days = lapsing_after_days
         self.key = key
 
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's arguments by name (``deep`` is scikit-learn's; nothing here is nested)."""
+        return {name: getattr(self, name) for name in (*SEGMENTER_OPTIONS, "key")}
+
+    def set_params(self, **params: Any) -> Segmenter:
+        """Set constructor arguments by name; returns the segmenter."""
+        unknown = sorted(set(params) - set(self.get_params()))
+        if unknown:
+            raise ValueError(
+                f"Segmenter has no parameter {unknown[0]!r}; it takes {', '.join(self.get_params())}"
+            )
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        # As scikit-learn shows an estimator: the arguments that differ from the defaults.
+        defaults = Segmenter().get_params()
+        given = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items() if v != defaults[k])
+        return f"Segmenter({given})"
+
     def fit(
         self, features: pl.DataFrame, *, as_of: datetime, previous_profiles: pl.DataFrame | None = None
     ) -> Segmenter:
@@ -191,15 +225,14 @@ class Segmenter(BaseEstimator):
         """:meth:`fit`, returning the segment name of every row of ``features`` (in its order)."""
         self._check(features)
         self.as_of_ = as_of
-        ordered = self._canonical(features)
-        to_cluster = ordered.filter(pl.col("_rule").is_null())
+        rules, to_cluster = self._split(features)
         matrix = _feature_matrix(to_cluster, as_of)
-        self.scaler_ = StandardScaler().fit(matrix) if len(matrix) else None
+        self.scaler_ = _standard_scaler().fit(matrix) if len(matrix) else None
         scaled = self._scale(matrix)
         # One thread: k-means' OpenMP threads stall on a busy machine (7 s instead of 0.13 s for the
         # sample fits when another process takes a core), and the result then cannot depend on the
         # number of cores. The fit on all rows starts at the sample's centres and needs few passes.
-        with threadpool_limits(1):
+        with _one_thread() if len(scaled) else contextlib.nullcontext():
             self.centers_, self.silhouettes_ = self._cluster(scaled)
         labels = self._nearest(scaled)
         if len(np.unique(labels)) < len(self.centers_):  # a centre no row is nearest to gets no name
@@ -213,16 +246,15 @@ class Segmenter(BaseEstimator):
         if previous_profiles is not None:
             table = table.with_columns(segment=pl.col("cluster").replace_strict(self.names_))
             self.names_ = match_previous(table, previous_profiles, lapsing_after_days=self.lapsing_after_days)
-        segments = self._name_rows(ordered, clustered)
-        self.profiles_ = self._profiles(features.with_columns(segment=segments))
+        segments = self._name_rows(rules, clustered)
+        self.profiles_ = self._profiles(features.select(SOURCE_COLUMNS).with_columns(segment=segments))
         return segments
 
     def predict(self, features: pl.DataFrame) -> pl.Series:
         """The segment name of every row of ``features`` (in its order), from the fitted clusters."""
-        ordered = self._canonical(features)
-        to_cluster = ordered.filter(pl.col("_rule").is_null())
+        rules, to_cluster = self._split(features)
         labels = self._nearest(self._scale(_feature_matrix(to_cluster, self.as_of_)))
-        return self._name_rows(ordered, to_cluster.with_columns(cluster=pl.Series(labels, dtype=pl.Int32)))
+        return self._name_rows(rules, to_cluster.with_columns(cluster=pl.Series(labels, dtype=pl.Int32)))
 
     def _check(self, features: pl.DataFrame) -> None:
         """Refuse options outside the policy's ranges and missing columns, before any work."""
@@ -231,14 +263,19 @@ class Segmenter(BaseEstimator):
         if missing:
             raise ValueError(f"segmenting needs the columns {', '.join(missing)}, which are missing")
 
-    def _canonical(self, features: pl.DataFrame) -> pl.DataFrame:
-        """The rows sorted by key and then every feature (so ties sort too), with their rule segment."""
-        return (
+    def _split(self, features: pl.DataFrame) -> tuple[pl.Series, pl.DataFrame]:
+        """The rule segment of every row (null for the rows to cluster), and the rows to cluster with
+        their position (``_row``), sorted by key and then every feature (so ties sort too).
+
+        Only the rows to cluster are sorted: a list without history has none.
+        """
+        rows = (
             features.select(self.key, *SOURCE_COLUMNS)
             .with_row_index("_row")
             .with_columns(_rule=_rule(self.as_of_, self.new_subscriber_days))
-            .sort(self.key, *SOURCE_COLUMNS, nulls_last=True)
         )
+        to_cluster = rows.filter(pl.col("_rule").is_null()).drop("_rule")
+        return rows.get_column("_rule"), to_cluster.sort(self.key, *SOURCE_COLUMNS, nulls_last=True)
 
     def _scale(self, matrix: np.ndarray) -> np.ndarray:
         """Standardised, weighted features."""
@@ -254,6 +291,8 @@ class Segmenter(BaseEstimator):
         """Centres in canonical order (sorted by coordinates, best score first) and the silhouettes."""
         if len(scaled) == 0:
             return np.empty((0, scaled.shape[1])), {}
+        from sklearn.cluster import KMeans
+
         size = min(len(scaled), self.cluster_sample_size)
         picked = np.random.default_rng(self.random_state).choice(len(scaled), size, replace=False)
         sample = scaled[np.sort(picked)]
@@ -271,19 +310,19 @@ class Segmenter(BaseEstimator):
 
     def _nearest(self, scaled: np.ndarray) -> np.ndarray:
         """The number of the nearest centre of every row."""
-        return pairwise_distances_argmin(scaled, self.centers_) if len(scaled) else np.zeros(0, np.int32)
+        if not len(scaled):
+            return np.zeros(0, np.int32)
+        from sklearn.metrics import pairwise_distances_argmin
 
-    def _name_rows(self, ordered: pl.DataFrame, clustered: pl.DataFrame) -> pl.Series:
-        """The rule or cluster name of each row, back in input order."""
-        names = pl.col("cluster").replace_strict(self.names_, default=None, return_dtype=pl.String)
-        named = clustered.select("_row", _name=names)
-        return (
-            ordered.select("_row", "_rule")
-            .join(named, on="_row", how="left")
-            .sort("_row")
-            .select(segment=pl.coalesce("_rule", "_name"))
-            .to_series()
+        return pairwise_distances_argmin(scaled, self.centers_)
+
+    def _name_rows(self, rules: pl.Series, clustered: pl.DataFrame) -> pl.Series:
+        """The rule or cluster name of each row, in input order."""
+        names = clustered.get_column("cluster").replace_strict(
+            self.names_, default=None, return_dtype=pl.String
         )
+        segments = pl.Series("segment", rules, dtype=pl.String)  # a copy: filled in place
+        return segments.scatter(clustered.get_column("_row"), names)
 
     def _profiles(self, frame: pl.DataFrame) -> pl.DataFrame:
         """The profile table: clusters best first, then the rule segments."""
