@@ -399,7 +399,10 @@ def apply_suggestions(frame: pl.DataFrame, *, mx: pl.DataFrame | None = None, **
     come from the frame itself. ``mx`` (``domain``, ``dns_status``, as from :func:`check_mx`) and
     ``options`` go to :func:`typo_suggestions`.
     """
-    counts = frame.filter(pl.col("domain").is_not_null()).group_by("domain").agg(rows=pl.len())
+    # Lazily: only the domain column is read (eagerly, the filter copied every column first).
+    counts = (
+        frame.lazy().filter(pl.col("domain").is_not_null()).group_by("domain").agg(rows=pl.len()).collect()
+    )
     fixes = typo_suggestions(counts, mx=mx, **options).rename({"suggested_domain": "_listkit_fix"})
     email, domain = pl.col("email_normalized"), pl.col("domain")
     # The normalised address ends with "@" + domain, so the local part is everything before that.

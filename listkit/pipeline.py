@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -166,7 +167,8 @@ def run(
     stages.done("features", mailboxes=features.height)
     flagged = flag(rows, policy=policy)
     compliance = compliance_table(activity)
-    event_stats = _event_stats(survey, activity, event_keys, features, flagged)
+    unmatched = _not_on_list(features, flagged)
+    event_stats = _event_stats(survey, activity, event_keys, features, unmatched)
     warnings = [
         *unknown_event_warnings(event_stats["unknown_types"]),
         *invalid_opt_out_warnings(event_stats),
@@ -190,7 +192,7 @@ def run(
     ledger = flagged.select(*LEDGER_COLUMNS, *merge_fields).join(
         extras, on="source_row", how="left", maintain_order="left"
     )
-    suppression = _suppression(flagged, features, event_keys)
+    suppression = _suppression(flagged, unmatched, event_keys)
     warnings += formula_address_warnings(ledger, suppression)
     stages.done("segments", segments=segment_profiles.height, rows=kept.sum())
     return RunResult(
@@ -405,6 +407,8 @@ def _attach_segments(flagged: pl.DataFrame, kept: pl.Series, names: pl.Series) -
     return flagged.with_columns(blank.scatter(kept.arg_true(), names).alias("segment"))
 
 
+#: A suppressing code among the ``;``-joined codes of ``reasons``.
+_SUPPRESSING_CODE = f"(?:^|;)(?:{'|'.join(map(re.escape, SUPPRESSING_REASONS))})(?:;|$)"
 _SUPPRESSION_FACTS = (
     "unsubscribed_at",
     "complaint_at",
@@ -414,27 +418,27 @@ _SUPPRESSION_FACTS = (
 )
 
 
-def _suppression(flagged: pl.DataFrame, features: pl.DataFrame, event_keys: pl.DataFrame) -> pl.DataFrame:
+def _suppression(flagged: pl.DataFrame, unmatched: pl.DataFrame, event_keys: pl.DataFrame) -> pl.DataFrame:
     """Addresses never to mail again: suppressed list rows, and event-only addresses that must stop.
 
-    Only addresses: a row whose text is not one (``invalid_syntax``) has nothing a sending tool could
-    suppress; it stays in the ledger, counted as ``suppression_not_addresses``. One row per address,
-    sorted: ``email``, ``reason``, the earliest date of each opt-out, the earliest of
-    those (``suppressed_at``; empty when only the list's status said so), and the status and listkit
-    reason of its hard bounce (``bounce_status``, ``bounce_reason``): what the tools' suppression
-    imports take (:mod:`listkit.presets`).
+    ``unmatched`` holds the features of the event log's mailboxes that are not on the list
+    (:func:`_not_on_list`). Only addresses: a row whose text is not one (``invalid_syntax``) has
+    nothing a sending tool could suppress; it stays in the ledger, counted as
+    ``suppression_not_addresses``. One row per address, sorted: ``email``, ``reason``, the earliest
+    date of each opt-out, the earliest of those (``suppressed_at``; empty when only the list's status
+    said so), and the status and listkit reason of its hard bounce (``bounce_status``,
+    ``bounce_reason``): what the tools' suppression imports take (:mod:`listkit.presets`).
     """
-    reasons = pl.col("reasons").str.split(";")
+    suppressing = pl.element().is_in(SUPPRESSING_REASONS)
     listed = (
-        flagged.filter(pl.col("email_normalized").is_not_null())
-        .with_columns(reason=reasons.list.eval(pl.element().filter(pl.element().is_in(SUPPRESSING_REASONS))))
-        .filter(pl.col("reason").list.len() > 0)
+        flagged.select("email_normalized", "reasons", *_SUPPRESSION_FACTS)
+        # A text search finds the few rows with a suppressing code; only they are split into codes.
+        .filter(pl.col("email_normalized").is_not_null() & pl.col("reasons").str.contains(_SUPPRESSING_CODE))
+        .with_columns(reason=pl.col("reasons").str.split(";").list.eval(pl.element().filter(suppressing)))
         .select("email_normalized", "reason", *_SUPPRESSION_FACTS)
     )
-    on_list = flagged["mailbox_key"].drop_nulls().unique()
     from_events = (
-        features.filter(~pl.col("mailbox_key").is_in(on_list.implode()))
-        .with_columns(
+        unmatched.with_columns(
             reason=pl.concat_list(
                 pl.when(pl.col("unsubscribes") > 0).then(pl.lit("unsubscribed")),
                 pl.when(pl.col("complaints") > 0).then(pl.lit("complaint")),
@@ -469,16 +473,24 @@ def _suppression(flagged: pl.DataFrame, features: pl.DataFrame, event_keys: pl.D
     )
 
 
+def _not_on_list(features: pl.DataFrame, flagged: pl.DataFrame) -> pl.DataFrame:
+    """The features of the event log's mailboxes that no row of the list has (in ``features``' order)."""
+    if features.is_empty():  # a list without history: nothing to look up among a million keys
+        return features
+    return features.filter(pl.col("mailbox_key").is_not_null()).join(
+        flagged.select("mailbox_key"), on="mailbox_key", how="anti", maintain_order="left"
+    )
+
+
 def _event_stats(
     survey: LogSurvey,
     activity: pl.DataFrame,
     event_keys: pl.DataFrame,
     features: pl.DataFrame,
-    flagged: pl.DataFrame,
+    unmatched: pl.DataFrame,
 ) -> dict[str, Any]:
-    """What happened to the event log: used, ignored, unknown types, addresses not on the list."""
-    on_list = flagged["mailbox_key"].drop_nulls().unique().implode()
-    unmatched = features.filter(~pl.col("mailbox_key").is_in(on_list))
+    """What happened to the event log: used, ignored, unknown types, addresses not on the list
+    (``unmatched``: :func:`_not_on_list`)."""
     # Events without an address, or whose address is not one, have no mailbox key.
     invalid = activity.join(event_keys, on="email", how="left").filter(pl.col("mailbox_key").is_null())
     for_unknown = int(unmatched["events"].sum())

@@ -85,34 +85,37 @@ class RunResult:
 
     @cached_property
     def _summary(self) -> dict[str, Any]:
-        # Computed once: the manifest, the repr and the report all ask for it.
+        # Computed once: the manifest, the repr and the report all ask for it. A list holds a few dozen
+        # combinations of codes: they are counted first, and each is split into codes once.
         ledger = self.ledger
+        combinations, outcomes = pl.collect_all(
+            [
+                ledger.lazy().group_by("reasons", no_address=pl.col("email_normalized").is_null()).len(),
+                ledger.lazy().group_by("outcome", "segment").len(),
+            ]
+        )
+        combinations = combinations.with_columns(code=pl.col("reasons").str.split(";"))
         reason_counts = (
-            ledger.select(pl.col("reasons").str.split(";").explode())
-            .filter(pl.col("reasons") != "")
-            .group_by("reasons")
-            .len()
+            combinations.explode("code")
+            .filter(pl.col("code") != "")
+            .group_by("code")
+            .agg(pl.col("len").sum())
         )
         by_reason = dict.fromkeys(REASON_CODES, 0) | dict(reason_counts.iter_rows())
-        segments = ledger.filter(pl.col("outcome") == "keep").group_by("segment").len().sort("segment")
+        kept = outcomes.filter(pl.col("outcome") == "keep").sort("segment")
+        suppressing = pl.col("code").list.eval(pl.element().is_in(SUPPRESSING_REASONS)).list.any()
         return {
             "input_rows": ledger.height,
             "outcome": {
-                "keep": int((ledger["outcome"] == "keep").sum()),
-                "prune": int((ledger["outcome"] == "prune").sum()),
+                name: int(outcomes.filter(pl.col("outcome") == name)["len"].sum())
+                for name in ("keep", "prune")
             },
             "reason": by_reason,
-            "segment": dict(segments.iter_rows()),
+            "segment": dict(kept.select("segment", "len").iter_rows()),
             "suppression_rows": self.suppression.height,
             # Rows that must not be mailed whose text is no address: no suppression file can hold them.
             "suppression_not_addresses": int(
-                ledger.filter(
-                    pl.col("email_normalized").is_null()
-                    & pl.col("reasons")
-                    .str.split(";")
-                    .list.eval(pl.element().is_in(SUPPRESSING_REASONS))
-                    .list.any()
-                ).height
+                combinations.filter(pl.col("no_address") & suppressing)["len"].sum()
             ),
             "events": self.event_stats,
             "changes": change_counts(self.changes) if self.changes is not None else None,
@@ -127,12 +130,14 @@ class RunResult:
 
         pruning = set(pruning_reasons(self.policy))  # codes the policy only warns about remove nothing
         removed: list[str] = []
-        steps = [("input rows", pl.len())]
+        rows = pl.col("len")  # counted per combination of codes and outcome, each judged once
+        steps = [("input rows", rows.sum())]
         for name, family in FUNNEL[:-1]:
             removed += [r.code for r in REASONS if r.family == family and r.code in pruning]
-            steps.append((name, without(*removed).sum()))
-        steps.append((FUNNEL[-1][0], (pl.col("outcome") == "keep").sum()))
-        counts = self.ledger.select(**{name: expr for name, expr in steps}).row(0)
+            steps.append((name, rows.filter(without(*removed)).sum()))
+        steps.append((FUNNEL[-1][0], rows.filter(pl.col("outcome") == "keep").sum()))
+        combinations = self.ledger.lazy().group_by("reasons", "outcome").len().collect()
+        counts = combinations.select(**{name: expr for name, expr in steps}).row(0)
         return [(name, int(count)) for (name, _), count in zip(steps, counts, strict=True)]
 
     def save(self, folder: str | Path, *, prefix: str = "") -> dict[str, int | None]:
