@@ -20,6 +20,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -43,7 +44,7 @@ from listkit.layout import (
     suppression_file,
     warmup_file,
 )
-from listkit.outdir import Staging, output_lock, replacement
+from listkit.outdir import output_lock, replacement
 from listkit.policy import Policy
 from listkit.presets import ImportTable, check_preset, segment_table, suppression_tables
 from listkit.result import RunResult
@@ -119,7 +120,7 @@ def export(
     :data:`listkit.pipeline.Progress` hook) is called after ``export`` (the files, with their count) and
     after ``report``.
     """
-    started = time.monotonic()
+    started = time.perf_counter()
     started_at = datetime.now(UTC)
     shape = {
         "format": check_preset(format, kind="segment"),
@@ -130,20 +131,46 @@ def export(
     inputs = inputs or {}
     plan, schedule = warmup_tables(result.ledger, result.policy)
     with replacement(out_dir, inputs=inputs) as staging:
-        written = _write_all(
-            result, staging, options, plan, report=report, email_salt=email_salt, progress=progress, **shape
+        folder = staging.folder
+        written = _write_files(result, folder, options, plan, email_salt=email_salt, **shape)
+        recorded = {
+            role: path for role, path in inputs.items() if path is not None and role not in _VOLATILE_INPUTS
+        }
+        inputs_sha256, files_sha256 = _fingerprints(recorded, [folder / name for name in written])
+        seconds = {"export": time.perf_counter() - started}
+        if progress is not None:
+            progress("export", seconds["export"], {"files": len(written)})
+        if report:
+            began = time.perf_counter()
+            from listkit.render import render_report  # papermill is slow to import; only when needed
+
+            render_report(folder / RUN_DIR, folder / REPORT_FILE, scratch_dir=staging.scratch)
+            written[REPORT_FILE] = None
+            files_sha256[folder / REPORT_FILE] = _sha256(folder / REPORT_FILE)
+            seconds["report"] = time.perf_counter() - began
+            if progress is not None:
+                progress("report", seconds["report"], {})
+        manifest = _manifest(
+            result, written, files_sha256, folder, inputs=recorded, inputs_sha256=inputs_sha256
         )
-        manifest = _manifest(result, staging.folder, written, inputs)
         manifest["export"] = shape | options.to_dict()
         if result.policy.warmup_days:
             manifest["warmup"] = schedule.to_dicts()
         manifest[MANIFEST_KEY] = email_salt is not None
+        # The one place of the outputs with wall-clock values (promise 5): when, how long, and each stage.
         manifest["run_time"] = {
             "started_at": started_at.strftime(TIMESTAMP_FORMAT),
-            "seconds": round(time.monotonic() - started, 3),
+            "seconds": round(time.perf_counter() - started, 3),
+            "stages": stage_times(result.stage_seconds | seconds),
         }
-        _write_manifest(staging.folder / MANIFEST_FILE, manifest)
+        _write_manifest(folder / MANIFEST_FILE, manifest)
     return {name: out_dir / name for name in [*written, MANIFEST_FILE]}
+
+
+def stage_times(seconds: dict[str, float]) -> dict[str, float]:
+    """Seconds per stage as the manifest's ``run_time.stages`` holds them: in stage order, in milliseconds
+    rounded to three decimals of a second."""
+    return {stage: round(max(value, 0.0), 3) for stage, value in seconds.items()}
 
 
 def export_report(
@@ -184,13 +211,16 @@ def export_report(
         started = time.perf_counter()
         with _replacing(target) as draft:
             render_report(real / RUN_DIR, draft, hint="the report and the manifest were left as they were")
-            if in_folder:  # the manifest lists report.html with its sha256
+            seconds = time.perf_counter() - started
+            if in_folder:  # the manifest lists report.html with its sha256, and the time it took
                 manifest = json.loads((real / MANIFEST_FILE).read_text(encoding="utf-8"))
                 manifest.setdefault("files", {})[REPORT_FILE] = {"rows": None, "sha256": _sha256(draft)}
+                run_time = manifest.setdefault("run_time", {})
+                run_time["stages"] = run_time.get("stages", {}) | stage_times({"report": seconds})
                 with _replacing(real / MANIFEST_FILE) as new_manifest:
                     _write_manifest(new_manifest, manifest)
         if progress is not None:
-            progress("report", time.perf_counter() - started, {})
+            progress("report", seconds, {})
     return Path(out) if out is not None else folder / REPORT_FILE
 
 
@@ -210,97 +240,114 @@ def _replacing(target: Path) -> Iterator[Path]:
 
 
 def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    """The manifest as every run writes it: two-space indents, sorted keys, a final newline."""
-    path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    """The manifest as every run writes it: two-space indents, sorted keys (but the stages of
+    ``run_time``, in the order they ran), a final newline."""
+    path.write_text(json.dumps(_sorted_keys(manifest), indent=2) + "\n", encoding="utf-8")
 
 
-def _write_all(
+def _sorted_keys(value: Any, *, within: tuple[str, ...] = ()) -> Any:
+    """``value`` with the keys of every mapping sorted, as ``json.dumps(sort_keys=True)`` sorts them,
+    except those of ``run_time.stages``."""
+    if isinstance(value, dict):
+        keys = value if within == ("run_time", "stages") else sorted(value)
+        return {key: _sorted_keys(value[key], within=(*within, key)) for key in keys}
+    if isinstance(value, list):
+        return [_sorted_keys(item, within=within) for item in value]
+    return value
+
+
+def _write_files(
     result: RunResult,
-    staging: Staging,
+    folder: Path,
     options: FileOptions,
     plan: pl.DataFrame,
     *,
-    report: bool,
     email_salt: str | None,
     format: str,
     suppression_format: str,
-    progress: Progress | None = None,
 ) -> dict[str, int | None]:
-    """Write every output but the manifest into the staging folder; return their rows by name."""
-    started = time.perf_counter()
-    folder = staging.folder
+    """Write every output but the report and the manifest into ``folder``; return their rows by name."""
     ledger = result.ledger if email_salt is None else hash_ledger(result.ledger, email_salt)
-    written = write_csv(ledger, folder, LEDGER_FILE, options=options)
-
-    def record(files: dict[str, int | None]) -> None:
-        # Two outputs under one name (case aside, for case-blind file systems) would lose rows silently.
-        clash = {name.casefold() for name in files} & {name.casefold() for name in written}
-        if clash:
-            raise OutputError(f"two outputs of the run would both be written as {sorted(clash)[0]}")
-        written.update(files)
-
-    def write_import(table: ImportTable, name: str, *, import_file: bool = True) -> None:
-        record(
-            write_csv(
-                table.frame,
-                folder,
-                name,
-                options=options,
-                import_file=import_file,
-                address_columns=(table.address_column,),
-                header=table.header,
-                tool_max_rows=table.max_rows,
-                bom=table.bom,
-            )
-        )
-
-    passthrough = result.passthrough
-    for name, rows in result.segments().items():
-        write_import(segment_table(rows, format, passthrough=passthrough), segment_file(name))
-    # suppression.csv is listkit's own, always whole and plain (scripts look for it); then the tool's files.
-    (generic,) = suppression_tables(result.suppression, "generic")
-    write_import(generic, suppression_file("generic"), import_file=False)
-    if suppression_format != "generic":
-        for table in suppression_tables(result.suppression, suppression_format):
-            write_import(table, suppression_file(suppression_format, table.kind))
-    if not plan.is_empty():  # one file per day of the plan, most engaged first (the plan's order)
-        planned = plan.select("source_row", "day").join(
-            result.mailable(), on="source_row", how="left", maintain_order="left"
-        )
-        days = result.policy.warmup_days
-        for (day,), rows in planned.partition_by("day", as_dict=True, maintain_order=True).items():
-            table = segment_table(rows.drop("source_row", "day"), format, passthrough=passthrough)
-            write_import(table, warmup_file(day, days))
-    record(write_csv(result.segment_profiles, folder, PROFILE_FILE, options=options))
-    if result.changes is not None:
-        record(write_csv(result.changes, folder, CHANGES_FILE, options=options))
-    # The stored run holds the ledger as ledger.csv does: hashed for sharing when asked.
+    # The stored run holds the ledger as ledger.csv does: hashed for sharing when asked. It is written
+    # by another thread meanwhile: polars lets go of the interpreter while it writes Parquet, so on two
+    # cores the CSV files and the stored run take the time of the longer, not of both.
     stored = result if email_salt is None else dataclasses.replace(result, ledger=ledger)
-    record(stored.save(folder / RUN_DIR, prefix=f"{RUN_DIR}/"))
-    if progress is not None:
-        progress("export", time.perf_counter() - started, {"files": len(written)})
-    if report:
-        started = time.perf_counter()
-        from listkit.render import render_report  # papermill is slow to import; only when needed
+    with ThreadPoolExecutor(max_workers=1) as storing:  # waits for the stored run, whatever happens
+        stored_files = storing.submit(stored.save, folder / RUN_DIR, prefix=f"{RUN_DIR}/")
+        written = write_csv(ledger, folder, LEDGER_FILE, options=options)
 
-        render_report(folder / RUN_DIR, folder / REPORT_FILE, scratch_dir=staging.scratch)
-        written[REPORT_FILE] = None
-        if progress is not None:
-            progress("report", time.perf_counter() - started, {})
+        def record(files: dict[str, int | None]) -> None:
+            # Two outputs under one name (case aside, for case-blind file systems) would lose rows silently.
+            clash = {name.casefold() for name in files} & {name.casefold() for name in written}
+            if clash:
+                raise OutputError(f"two outputs of the run would both be written as {sorted(clash)[0]}")
+            written.update(files)
+
+        def write_import(table: ImportTable, name: str, *, import_file: bool = True) -> None:
+            record(
+                write_csv(
+                    table.frame,
+                    folder,
+                    name,
+                    options=options,
+                    import_file=import_file,
+                    address_columns=(table.address_column,),
+                    header=table.header,
+                    tool_max_rows=table.max_rows,
+                    bom=table.bom,
+                )
+            )
+
+        passthrough = result.passthrough
+        for name, rows in result.segments().items():
+            write_import(segment_table(rows, format, passthrough=passthrough), segment_file(name))
+        # suppression.csv is listkit's own, always whole and plain (scripts look for it); then the tool's.
+        (generic,) = suppression_tables(result.suppression, "generic")
+        write_import(generic, suppression_file("generic"), import_file=False)
+        if suppression_format != "generic":
+            for table in suppression_tables(result.suppression, suppression_format):
+                write_import(table, suppression_file(suppression_format, table.kind))
+        if not plan.is_empty():  # one file per day of the plan, most engaged first (the plan's order)
+            planned = plan.select("source_row", "day").join(
+                result.mailable(), on="source_row", how="left", maintain_order="left"
+            )
+            days = result.policy.warmup_days
+            for (day,), rows in planned.partition_by("day", as_dict=True, maintain_order=True).items():
+                table = segment_table(rows.drop("source_row", "day"), format, passthrough=passthrough)
+                write_import(table, warmup_file(day, days))
+        record(write_csv(result.segment_profiles, folder, PROFILE_FILE, options=options))
+        if result.changes is not None:
+            record(write_csv(result.changes, folder, CHANGES_FILE, options=options))
+        record(stored_files.result())
     return written
 
 
+def _fingerprints(
+    inputs: dict[str, str | Path], outputs: list[Path]
+) -> tuple[dict[str, str], dict[Path, str]]:
+    """The sha256 of every input (by role) and output (by path), a few at once: hashlib lets go of the
+    interpreter, so on two cores the files of a run (and a log of gigabytes) are read twice as fast."""
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
+        of_inputs = dict(zip(inputs, pool.map(_sha256_tree, map(Path, inputs.values())), strict=True))
+        of_outputs = dict(zip(outputs, pool.map(_sha256, outputs), strict=True))
+    return of_inputs, of_outputs
+
+
 def _manifest(
-    result: RunResult, folder: Path, written: dict[str, int | None], inputs: dict[str, str | Path | None]
+    result: RunResult,
+    written: dict[str, int | None],
+    files_sha256: dict[Path, str],
+    folder: Path,
+    *,
+    inputs: dict[str, str | Path],
+    inputs_sha256: dict[str, str],
 ) -> dict[str, Any]:
     """Counts, parameters, versions, the sha256 of every input and the rows and sha256 of every output."""
     manifest = {
         "as_of": result.as_of.strftime(TIMESTAMP_FORMAT),
         "policy": result.policy.to_dict(),
         "inputs": {
-            role: {"path": str(path), "sha256": _sha256_tree(Path(path))}
-            for role, path in sorted(inputs.items())
-            if path is not None and role not in _VOLATILE_INPUTS
+            role: {"path": str(path), "sha256": inputs_sha256[role]} for role, path in sorted(inputs.items())
         },
         "counts": result.summary(),
         "compliance": result.compliance.to_dicts(),
@@ -308,7 +355,8 @@ def _manifest(
         "package_versions": _package_versions(),
         "reference_lists": reference_versions(),
         "files": {
-            name: {"rows": rows, "sha256": _sha256(folder / name)} for name, rows in sorted(written.items())
+            name: {"rows": rows, "sha256": files_sha256[folder / name]}
+            for name, rows in sorted(written.items())
         },
     }
     return manifest

@@ -85,17 +85,19 @@ Progress = Callable[[str, float, dict[str, int]], None]
 
 
 class _Stages:
-    """Times the stages of a run for a :data:`Progress` hook (which may be ``None``: nothing is timed)."""
+    """Times the stages of a run: ``seconds`` holds each stage's, in the order they ran, and a
+    :data:`Progress` hook (if any) is told of each as it ends."""
 
     def __init__(self, progress: Progress | None) -> None:
         self._progress = progress
+        self.seconds: dict[str, float] = {}
         self._started = time.perf_counter()
 
     def done(self, stage: str, **counts: int) -> None:
-        """Report ``stage`` as finished, with ``counts``; the next stage is timed from now."""
-        if self._progress is None:
-            return
-        self._progress(stage, time.perf_counter() - self._started, {k: int(v) for k, v in counts.items()})
+        """Record ``stage`` as finished, with ``counts``; the next stage is timed from now."""
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - self._started
+        if self._progress is not None:
+            self._progress(stage, self.seconds[stage], {k: int(v) for k, v in counts.items()})
         self._started = time.perf_counter()  # the hook's own time is no stage's
 
 
@@ -211,6 +213,7 @@ def run(
         segment_profiles=segment_profiles,
         monthly=monthly,
         warnings=tuple(warnings),
+        stage_seconds=stages.seconds,
     )
 
 
@@ -325,11 +328,12 @@ def run_files(
             previous_profiles=previous_profiles,
             progress=progress,
         )
+    seconds = stages.seconds | result.stage_seconds
     stages = _Stages(progress)  # timed from the end of run's last stage
     if previous_ledger is not None:
         result = dataclasses.replace(result, changes=changes(previous_ledger, result.ledger))
         stages.done("changes", rows=result.changes.height)
-    return result
+    return dataclasses.replace(result, stage_seconds=seconds | stages.seconds)
 
 
 def _previous_run(folder: str | Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:

@@ -46,6 +46,11 @@ class RunResult:
         ``None`` without a previous run).
     warnings: what the analyst must know about the run (:class:`listkit.diagnostics.RunWarning`):
         rules that cannot fire on this data, input that was not understood.
+    stage_seconds: the wall-clock seconds of each stage of the run, in the order they ran (``reading``
+        when :func:`listkit.run_files` read the inputs, ``survey`` ... ``segments``, ``changes``);
+        :func:`listkit.export` adds ``export`` and ``report`` in the manifest's ``run_time``. Not
+        stored by :meth:`save` (the run's files hold no wall-clock value: promise 5), so empty after
+        :meth:`load`.
     """
 
     ledger: pl.DataFrame
@@ -59,6 +64,7 @@ class RunResult:
     monthly: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=MONTHLY_SCHEMA))
     changes: pl.DataFrame | None = None
     warnings: tuple[RunWarning, ...] = ()
+    stage_seconds: dict[str, float] = field(default_factory=dict, compare=False)
 
     def mailable(self) -> pl.DataFrame:
         """The kept rows in listkit's generic import shape, by ``source_row`` (its first column).

@@ -674,3 +674,12 @@ def test_a_50_mb_address_cell_is_invalid_without_email_validators_quadratic_pars
     pl.DataFrame({"email": [huge, "ann@example.com"]}).write_csv(path)
     result = listkit.run_files(path)
     assert result.ledger["reasons"].to_list() == ["invalid_syntax", ""]
+
+
+def test_in_shared_mailbox_marks_the_rows_of_repeated_keys_only():
+    keys = pl.Series("mailbox_key", ["a@x", "b@x", None, "a@x", None, "c@x", "b@x", "b@x"])
+    assert addresses.in_shared_mailbox(keys).to_list() == [True, True, False, True, False, False, True, True]
+    assert addresses.in_shared_mailbox(keys.clear()).to_list() == []
+    # As is_duplicated on the keys themselves, whatever their hashes do (a hash only narrows the search).
+    many = pl.Series("mailbox_key", [f"{n % 7_919}@x" for n in range(10_000)] + [None])
+    assert addresses.in_shared_mailbox(many).equals(many.is_duplicated() & many.is_not_null())

@@ -45,6 +45,23 @@ def test_each_stage_runs_on_its_own_and_composes_like_run():
     assert text.startswith("RunResult(as_of=2026-11-01, rows=3,000") and "segments:" in text
 
 
+def test_a_run_carries_the_seconds_of_each_stage_in_order_but_never_stores_them(tmp_path):
+    stages = ["survey", "activity", "monthly", "addresses", "features", "rules", "segments"]
+    subscribers = listkit.read_subscribers(SAMPLE / "subscribers.csv")
+    result = listkit.run(subscribers, listkit.read_events(SAMPLE / "events.csv"))
+    assert list(result.stage_seconds) == stages
+    assert all(seconds >= 0 for seconds in result.stage_seconds.values())
+    assert list(listkit.run(subscribers).stage_seconds) == stages, "a list without history has each stage"
+
+    earlier = tmp_path / "earlier"
+    listkit.export(result, earlier, report=False)
+    again = listkit.run_files(SAMPLE / "subscribers.csv", SAMPLE / "events.csv", previous=earlier)
+    assert list(again.stage_seconds) == ["reading", *stages, "changes"]
+    # The stored run holds no wall-clock value (promise 5): the manifest's run_time has them.
+    assert "stage" not in (earlier / "run" / "result.json").read_text()
+    assert listkit.RunResult.load(earlier / "run").stage_seconds == {}
+
+
 def test_a_streamed_parquet_log_gives_the_same_run_as_a_loaded_one(tmp_path):
     events = listkit.read_events(SAMPLE / "events.csv")
     parquet = tmp_path / "events.parquet"
