@@ -265,6 +265,24 @@ def _lookup(keys: pl.Series, func, schema: dict[str, pl.DataType]) -> pl.DataFra
     return pl.DataFrame([(key, *func(key)) for key in uniq], schema=schema, orient="row")
 
 
+def _join_where(frame: pl.DataFrame, table: pl.DataFrame, *, on: str, where: pl.Series) -> pl.DataFrame:
+    """``frame`` with the other columns of ``table`` (one row per ``on``) left-joined on ``on`` for the rows
+    where ``where`` holds, null elsewhere, in ``frame``'s order.
+
+    Only those rows are joined: the few rows with a display name or a slow address are spared hashing
+    every key of a million-row frame.
+    """
+    at = where.arg_true()
+    matched = frame.select(on).gather(at).join(table, on=on, how="left", maintain_order="left")
+    return frame.with_columns(
+        pl.repeat(None, frame.height, dtype=dtype, eager=True)
+        .alias(name)
+        .scatter(at, matched.get_column(name))
+        for name, dtype in table.schema.items()
+        if name != on
+    )
+
+
 def _as_text(emails: pl.Series | Iterable[object]) -> tuple[pl.Series, pl.Series | None]:
     """The input as a String series, and why elements that are not text are invalid (None: all are)."""
     if isinstance(emails, pl.Series):
@@ -381,14 +399,15 @@ def check_addresses(emails: pl.Series | Iterable[str | None]) -> pl.DataFrame:
         )
         .drop("overlong")
     )
+    wrapped = frame.get_column("t").str.contains(_WRAPPED.pattern).fill_null(False)
     forms = _lookup(
-        frame.filter(t.str.contains(_WRAPPED.pattern)).get_column("t"),
+        frame.get_column("t").filter(wrapped),
         _check_form,
         {"t": pl.String, "a_form": pl.String, "display_name": pl.String, "error_form": pl.String},
     )
     parts = a.str.splitn("@", 2)
     frame = (
-        frame.join(forms, on="t", how="left", maintain_order="left")
+        _join_where(frame, forms, on="t", where=wrapped)
         # One trailing dot after the domain is the DNS root (unwrap_address does the same).
         .with_columns(a=pl.when(pl.col("error_form").is_null()).then(pl.coalesce("a_form", t)))
         .with_columns(a=a.str.strip_suffix("."))
@@ -410,8 +429,9 @@ def check_addresses(emails: pl.Series | Iterable[str | None]) -> pl.DataFrame:
     frame = frame.join(domains, on="dkey", how="left", maintain_order="left").with_columns(
         fast=fast & (pl.col("error").is_not_null() | ~too_long)
     )
+    slowly = ~frame.get_column("fast")
     slow = _lookup(
-        frame.filter(~fast).get_column("a"),
+        frame.get_column("a").filter(slowly),
         _check_slow,
         {
             "a": pl.String,
@@ -421,7 +441,7 @@ def check_addresses(emails: pl.Series | Iterable[str | None]) -> pl.DataFrame:
             **{f"{name}_s": dtype for name, dtype in _FACTS.items()},
         },
     )
-    frame = frame.join(slow, on="a", how="left", maintain_order="left")
+    frame = _join_where(frame, slow, on="a", where=slowly)
 
     lowered = pl.col("lowered")  # ASCII on the fast path, so this is casefold()
     error = pl.coalesce(

@@ -191,9 +191,11 @@ def run(
     merge_fields = [c for c in SUBSCRIBER_COLUMNS if c not in ("source_row", "email")]
     extras = _passthrough_columns(subscribers, reserved={*LEDGER_COLUMNS, *merge_fields})
     passthrough = tuple(extras.columns[1:])
-    ledger = flagged.select(*LEDGER_COLUMNS, *merge_fields).join(
-        extras, on="source_row", how="left", maintain_order="left"
-    )
+    ledger = flagged.select(*LEDGER_COLUMNS, *merge_fields)
+    if extras["source_row"].equals(ledger["source_row"]):  # the input's order, the usual case: no join
+        ledger = ledger.hstack(extras.drop("source_row"))
+    else:
+        ledger = ledger.join(extras, on="source_row", how="left", maintain_order="left")
     suppression = _suppression(flagged, unmatched, event_keys)
     warnings += formula_address_warnings(ledger, suppression)
     stages.done("segments", segments=segment_profiles.height, rows=kept.sum())
@@ -244,11 +246,14 @@ def validate(subscribers: pl.DataFrame, *, policy: Policy | None = None) -> pl.D
         )
     else:
         rows = rows.join(answers, on="domain", how="left", nulls_equal=False, maintain_order="left")
-    # A list without first names at all is not a list of placeholder names.
-    has_names = subscribers["first_name"].null_count() < subscribers.height
-    return rows.with_columns(
-        placeholder_name=is_placeholder_name(pl.col("first_name")) if has_names else pl.lit(False),
-    )
+    # A list without first names at all is not a list of placeholder names. A list repeats its first
+    # names: each distinct one is judged once.
+    names = subscribers["first_name"]
+    if names.null_count() == subscribers.height:
+        return rows.with_columns(placeholder_name=pl.lit(False))
+    distinct = names.unique()
+    judged = pl.select(is_placeholder_name(pl.lit(distinct))).to_series()
+    return rows.with_columns(placeholder_name=names.replace_strict(distinct, judged, return_dtype=pl.Boolean))
 
 
 def score(
@@ -399,8 +404,11 @@ def _with_address_engagement(
 
     Only the addresses of mailboxes listed more than once need it (to pick which row to keep).
     """
-    repeated = rows.filter(in_shared_mailbox(rows["mailbox_key"]))
-    wanted = event_keys.filter(pl.col("mailbox_key").is_in(repeated["mailbox_key"].implode()))
+    if event_keys.is_empty():  # a list without history: no spelling was ever answered
+        wanted = event_keys
+    else:
+        repeated = rows["mailbox_key"].filter(in_shared_mailbox(rows["mailbox_key"]))
+        wanted = event_keys.filter(pl.col("mailbox_key").is_in(repeated.implode()))
     latest = last_engagement_by_address(activity, wanted)
     return rows.join(latest, on="email_normalized", how="left", nulls_equal=False, maintain_order="left")
 

@@ -164,7 +164,9 @@ class RunResult:
         written: dict[str, int | None] = {}
         for role, frame in frames.items():
             if frame is not None:
-                frame.write_parquet(folder / RUN_FILES[role])
+                # Row groups follow the frame's chunks: one chunk, so the same rows give the same bytes
+                # however the frame was put together (promise 5).
+                frame.rechunk().write_parquet(folder / RUN_FILES[role])
                 written[prefix + RUN_FILES[role]] = frame.height
         meta = {
             "policy": self.policy.to_dict(),
