@@ -136,20 +136,20 @@ def _best_row() -> pl.Expr:
 def _evidence(flagged: pl.DataFrame) -> pl.Series:
     """One readable clause per code of each row (``""`` without a code).
 
-    Written for the rows with a code only, from the columns the clauses read: building every clause
-    for every row cost more than the rest of :func:`flag`.
+    Written for the rows with a code only, a combination of codes at a time (each clause only where it
+    applies), from the columns the clauses read: building every clause for every row cost more than
+    the rest of :func:`flag`.
     """
-    clauses = [
-        pl.when((pl.col(_BITS) & _BIT[r.code]) != 0).then(pl.concat_str(pl.lit(f"{r.code}: "), r.evidence))
-        for r in REASONS
-    ]
-    read = {name for clause in clauses for name in clause.meta.root_names()}
-    with_codes = flagged.get_column(_BITS).ne(0).arg_true()
-    written = (
-        flagged.select(*(name for name in flagged.columns if name in read))
-        .gather(with_codes)
-        .select(pl.concat_str(clauses, separator="; ", ignore_nulls=True))
-        .to_series()
+    clauses = {r.code: pl.concat_str(pl.lit(f"{r.code}: "), r.evidence) for r in REASONS}
+    read = {name for clause in clauses.values() for name in clause.meta.root_names()} | {_BITS}
+    with_codes = (
+        flagged.select(name for name in flagged.columns if name in read)
+        .with_row_index("_listkit_row")
+        .filter(pl.col(_BITS) != 0)
     )
-    blank = pl.repeat("", flagged.height, dtype=pl.String, eager=True)
-    return blank.scatter(with_codes, written).alias("evidence")
+    evidence = pl.repeat("", flagged.height, dtype=pl.String, eager=True).alias("evidence")
+    for (bits,), rows in with_codes.partition_by(_BITS, as_dict=True).items():
+        applying = [clause for code, clause in clauses.items() if bits & _BIT[code]]
+        written = rows.select(pl.concat_str(applying, separator="; ", ignore_nulls=True)).to_series()
+        evidence.scatter(rows.get_column("_listkit_row"), written)
+    return evidence
