@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--stream-events",
         action="store_true",
-        help="stream a Parquet event log from disk in each pass instead of loading it (logs bigger than RAM)",
+        help="accepted for old scripts; changes nothing (event logs are always streamed from disk)",
     )
     run.add_argument(
         "--previous",
