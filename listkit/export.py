@@ -118,7 +118,7 @@ def export(
     (:func:`listkit.hashing.email_salt`) writes the ledger with hashed addresses for sharing
     (:func:`listkit.hashing.hash_ledger`); the other files keep them. ``progress`` (a
     :data:`listkit.pipeline.Progress` hook) is called after ``export`` (the files, with their count) and
-    after ``report``.
+    after ``report``. The manifest's ``run_time.stages`` holds the run's ``stage_seconds`` and these two.
     """
     started = time.perf_counter()
     started_at = datetime.now(UTC)
@@ -168,8 +168,7 @@ def export(
 
 
 def stage_times(seconds: dict[str, float]) -> dict[str, float]:
-    """Seconds per stage as the manifest's ``run_time.stages`` holds them: in stage order, in milliseconds
-    rounded to three decimals of a second."""
+    """Seconds per stage as the manifest's ``run_time.stages`` holds them: in stage order, to the millisecond."""
     return {stage: round(max(value, 0.0), 3) for stage, value in seconds.items()}
 
 
@@ -268,57 +267,53 @@ def _write_files(
 ) -> dict[str, int | None]:
     """Write every output but the report and the manifest into ``folder``; return their rows by name."""
     ledger = result.ledger if email_salt is None else hash_ledger(result.ledger, email_salt)
-    # The stored run holds the ledger as ledger.csv does: hashed for sharing when asked. It is written
-    # by another thread meanwhile: polars lets go of the interpreter while it writes Parquet, so on two
-    # cores the CSV files and the stored run take the time of the longer, not of both.
+    written = write_csv(ledger, folder, LEDGER_FILE, options=options)
+
+    def record(files: dict[str, int | None]) -> None:
+        # Two outputs under one name (case aside, for case-blind file systems) would lose rows silently.
+        clash = {name.casefold() for name in files} & {name.casefold() for name in written}
+        if clash:
+            raise OutputError(f"two outputs of the run would both be written as {sorted(clash)[0]}")
+        written.update(files)
+
+    def write_import(table: ImportTable, name: str, *, import_file: bool = True) -> None:
+        record(
+            write_csv(
+                table.frame,
+                folder,
+                name,
+                options=options,
+                import_file=import_file,
+                address_columns=(table.address_column,),
+                header=table.header,
+                tool_max_rows=table.max_rows,
+                bom=table.bom,
+            )
+        )
+
+    passthrough = result.passthrough
+    for name, rows in result.segments().items():
+        write_import(segment_table(rows, format, passthrough=passthrough), segment_file(name))
+    # suppression.csv is listkit's own, always whole and plain (scripts look for it); then the tool's files.
+    (generic,) = suppression_tables(result.suppression, "generic")
+    write_import(generic, suppression_file("generic"), import_file=False)
+    if suppression_format != "generic":
+        for table in suppression_tables(result.suppression, suppression_format):
+            write_import(table, suppression_file(suppression_format, table.kind))
+    if not plan.is_empty():  # one file per day of the plan, most engaged first (the plan's order)
+        planned = plan.select("source_row", "day").join(
+            result.mailable(), on="source_row", how="left", maintain_order="left"
+        )
+        days = result.policy.warmup_days
+        for (day,), rows in planned.partition_by("day", as_dict=True, maintain_order=True).items():
+            table = segment_table(rows.drop("source_row", "day"), format, passthrough=passthrough)
+            write_import(table, warmup_file(day, days))
+    record(write_csv(result.segment_profiles, folder, PROFILE_FILE, options=options))
+    if result.changes is not None:
+        record(write_csv(result.changes, folder, CHANGES_FILE, options=options))
+    # The stored run holds the ledger as ledger.csv does: hashed for sharing when asked.
     stored = result if email_salt is None else dataclasses.replace(result, ledger=ledger)
-    with ThreadPoolExecutor(max_workers=1) as storing:  # waits for the stored run, whatever happens
-        stored_files = storing.submit(stored.save, folder / RUN_DIR, prefix=f"{RUN_DIR}/")
-        written = write_csv(ledger, folder, LEDGER_FILE, options=options)
-
-        def record(files: dict[str, int | None]) -> None:
-            # Two outputs under one name (case aside, for case-blind file systems) would lose rows silently.
-            clash = {name.casefold() for name in files} & {name.casefold() for name in written}
-            if clash:
-                raise OutputError(f"two outputs of the run would both be written as {sorted(clash)[0]}")
-            written.update(files)
-
-        def write_import(table: ImportTable, name: str, *, import_file: bool = True) -> None:
-            record(
-                write_csv(
-                    table.frame,
-                    folder,
-                    name,
-                    options=options,
-                    import_file=import_file,
-                    address_columns=(table.address_column,),
-                    header=table.header,
-                    tool_max_rows=table.max_rows,
-                    bom=table.bom,
-                )
-            )
-
-        passthrough = result.passthrough
-        for name, rows in result.segments().items():
-            write_import(segment_table(rows, format, passthrough=passthrough), segment_file(name))
-        # suppression.csv is listkit's own, always whole and plain (scripts look for it); then the tool's.
-        (generic,) = suppression_tables(result.suppression, "generic")
-        write_import(generic, suppression_file("generic"), import_file=False)
-        if suppression_format != "generic":
-            for table in suppression_tables(result.suppression, suppression_format):
-                write_import(table, suppression_file(suppression_format, table.kind))
-        if not plan.is_empty():  # one file per day of the plan, most engaged first (the plan's order)
-            planned = plan.select("source_row", "day").join(
-                result.mailable(), on="source_row", how="left", maintain_order="left"
-            )
-            days = result.policy.warmup_days
-            for (day,), rows in planned.partition_by("day", as_dict=True, maintain_order=True).items():
-                table = segment_table(rows.drop("source_row", "day"), format, passthrough=passthrough)
-                write_import(table, warmup_file(day, days))
-        record(write_csv(result.segment_profiles, folder, PROFILE_FILE, options=options))
-        if result.changes is not None:
-            record(write_csv(result.changes, folder, CHANGES_FILE, options=options))
-        record(stored_files.result())
+    record(stored.save(folder / RUN_DIR, prefix=f"{RUN_DIR}/"))
     return written
 
 
