@@ -168,7 +168,7 @@ def export(
 
 
 def stage_times(seconds: dict[str, float]) -> dict[str, float]:
-    """Seconds per stage as the manifest's ``run_time.stages`` holds them: in stage order, to the millisecond."""
+    """Seconds per stage as the manifest's ``run_time.stages`` holds them: in stage order, to the ms."""
     return {stage: round(max(value, 0.0), 3) for stage, value in seconds.items()}
 
 
