@@ -69,10 +69,19 @@ def compliance_table(activity: pl.DataFrame) -> pl.DataFrame:
     policy (blocklisted IP, authentication, content), which say nothing about the address and
     never prune it, but are what a provider's filtering looks like from the sender's side.
     """
-    # Domains and providers are derived once per distinct address rather than once per event.
-    counts = activity.group_by(provider=group_of(domain_of(pl.col("email")))).agg(
-        *(pl.col(f"raw_{name}").sum().alias(f"{PERIODS[1]}|{name}") for name in RAW_COUNTED),
-        *(pl.col(f"recent_{name}").sum().alias(f"{PERIODS[0]}|{name}") for name in RAW_COUNTED),
+    # Counted per domain first, then per provider: the provider is found once per distinct domain, not
+    # once per address (or per event).
+    sums = [f"{prefix}_{name}" for prefix in ("raw", "recent") for name in RAW_COUNTED]
+    counts = (
+        activity.lazy()
+        .group_by(domain=domain_of(pl.col("email")))
+        .agg(pl.col(sums).sum())
+        .group_by(provider=group_of(pl.col("domain")))
+        .agg(
+            *(pl.col(f"raw_{name}").sum().alias(f"{PERIODS[1]}|{name}") for name in RAW_COUNTED),
+            *(pl.col(f"recent_{name}").sum().alias(f"{PERIODS[0]}|{name}") for name in RAW_COUNTED),
+        )
+        .collect()
     )
     # Everything below works on at most 5 x 2 rows.
     long = pl.concat(
