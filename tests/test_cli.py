@@ -45,6 +45,26 @@ def test_version_is_the_installed_package_version(capsys):
     assert capsys.readouterr().out == f"listkit {version('listkit')}\n"
 
 
+#: Heavy packages a command imports only when it uses them (each takes a good part of a second).
+HEAVY = ("sklearn", "scipy", "matplotlib", "papermill", "nbconvert", "dns")
+
+
+def imported_by(*code: str) -> set[str]:
+    """The HEAVY packages that a fresh interpreter running ``code`` has imported."""
+    script = "\n".join([*code, "import sys", f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"])
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return set(done.stdout.splitlines()[-1].split()) if done.stdout.strip() else set()
+
+
+def test_commands_import_only_what_they_use(tmp_path):
+    assert imported_by("import listkit") == set()
+    assert imported_by("from listkit import cli", "cli.build_parser()") == set()
+    # A list without history: nothing to cluster, no report, no DNS; the report renders with papermill.
+    run = f"listkit.cli.main(['run', '--subscribers', {str(SAMPLE / 'subscribers.csv')!r}, '--quiet', "
+    run += f"'--no-report', '--out', {str(tmp_path / 'out')!r}])"
+    assert imported_by("import listkit.cli", run) == set()
+
+
 def help_text(capsys, *command: str) -> str:
     with pytest.raises(SystemExit) as exit_:
         run_cli(*command, "--help")

@@ -325,3 +325,18 @@ def test_segments_of_a_synthetic_list(synthetic_files, monkeypatch):
     assert dict(zip(shuffled["source_row"], again, strict=True)) == dict(
         zip(kept["source_row"], segments, strict=True)
     )
+
+
+def test_the_segmenter_has_scikit_learns_parameter_protocol():
+    from sklearn.base import clone
+
+    segmenter = Segmenter(n_segments=5, key="email_normalized")
+    assert (
+        repr(segmenter) == "Segmenter(n_segments=5, key='email_normalized')"
+        and repr(Segmenter()) == "Segmenter()"
+    )
+    copy = clone(segmenter)
+    assert copy is not segmenter and copy.get_params() == segmenter.get_params()
+    assert segmenter.set_params(n_segments=6) is segmenter and segmenter.n_segments == 6
+    with pytest.raises(ValueError, match="no parameter 'clusters'"):
+        segmenter.set_params(clusters=3)
