@@ -248,7 +248,7 @@ def _run(args: argparse.Namespace) -> int:
     from listkit.csvfiles import FileOptions
     from listkit.export import export, run_inputs
     from listkit.hashing import email_salt
-    from listkit.outdir import output_lock
+    from listkit.outdir import output_lock, scratch_space
     from listkit.pipeline import run_files
 
     policy = policy_from_args(args)  # refused before the output folder is touched
@@ -266,15 +266,19 @@ def _run(args: argparse.Namespace) -> int:
     # The pipeline's and export's stage hooks are asked for only when their lines are shown.
     hooks = {"progress": progress} if (progress := stage_printer(args)) else {}
     with output_lock(args.out, inputs=inputs):  # a second run on the same --out is refused before it reads
-        result = run_files(
-            args.subscribers,
-            args.events,
-            policy=policy,
-            encoding=args.encoding,
-            feedback=args.feedback,
-            previous=args.previous,
-            **hooks,
-        )
+        # The streamed log beside the output, not in the system's temporary folder: there a killed run's
+        # would stay forever, here the next run removes it.
+        with scratch_space(args.out) as scratch:
+            result = run_files(
+                args.subscribers,
+                args.events,
+                policy=policy,
+                encoding=args.encoding,
+                feedback=args.feedback,
+                previous=args.previous,
+                scratch=scratch,
+                **hooks,
+            )
         written = export(
             result,
             args.out,

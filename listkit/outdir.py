@@ -10,6 +10,8 @@
   ledger holds addresses; the same file system, so the swap is one atomic rename); its ``run`` folder is
   exchanged with the real folder, then the workspace, now holding the previous run and the report's scratch
   files, is removed;
+- a run's temporary files (the event log streamed to Parquet) go to such a workspace too
+  (:func:`scratch_space`);
 - SIGKILL cannot be caught, so the next run on the same folder, holding the lock, removes every workspace
   that killed runs left behind.
 
@@ -112,6 +114,23 @@ def replacement(
         try:
             yield Staging(workspace / _RUN, workspace)
             _swap_in(out_dir, workspace / _RUN, target)
+        finally:
+            _remove(workspace)
+
+
+@contextmanager
+def scratch_space(out_dir: str | Path) -> Iterator[Path]:
+    """Under :func:`output_lock`, a private empty folder beside ``out_dir`` for a run's temporary files (the
+    event log streamed to Parquet), removed when the block ends.
+
+    It is a workspace like those :func:`replacement` makes, so one that a killed run left (SIGKILL leaves
+    a temporary folder wherever it is) is removed by the next run on ``out_dir``; in the system's
+    temporary folder nothing would ever remove it.
+    """
+    with output_lock(out_dir) as target:
+        workspace = _new_workspace(out_dir, target)
+        try:
+            yield workspace / _RUN
         finally:
             _remove(workspace)
 
