@@ -61,10 +61,10 @@ def read_subscribers(source: str | Path | bytes, *, encoding: str | None = None)
     """
     raw = load_table(source, encoding=encoding)
     found, extras = resolve_headers(raw.name, raw.headers, SUBSCRIBER_ALIASES, ("email",), SUBSCRIBER_COLUMNS)
-    refuse_misplaced_columns(raw.name, raw.headers, found, lambda index: _first_rows(raw, index))
+    refuse_misplaced_columns(raw.name, raw.headers, found, lambda index: _first_rows(raw.frame, index))
     texts = ("email", "first_name", "last_name", "source", "status")
     parsed = {name: _text(raw, found.get(name)) for name in texts}
-    parsed["signup_at"] = _timestamps(raw, found.get("signup_at"), required=False)
+    parsed["signup_at"] = _signup_times(raw, found.get("signup_at"))
     return _assemble(raw, parsed, extras, SUBSCRIBER_COLUMNS)
 
 
@@ -143,7 +143,7 @@ class _EventPlan:
         found, extras = resolve_headers(name, headers, EVENT_ALIASES, required, EVENT_COLUMNS)
 
         def first_rows(index: int) -> pl.Series:
-            return sample.to_series(index).head(SAMPLE_ROWS)
+            return _first_rows(sample, index)
 
         found, extras = choose_event_column(headers, found, extras, first_rows)
         refuse_misplaced_columns(name, headers, found, first_rows)
@@ -229,9 +229,9 @@ def _assemble(
     return pl.DataFrame(columns)
 
 
-def _first_rows(raw: RawTable, index: int) -> pl.Series:
+def _first_rows(frame: pl.DataFrame, index: int) -> pl.Series:
     """The first SAMPLE_ROWS values of a column, in its own dtype (for tests of what they look like)."""
-    return raw.frame.to_series(index).head(SAMPLE_ROWS)
+    return frame.to_series(index).head(SAMPLE_ROWS)
 
 
 def _text(raw: RawTable, index: int | None) -> pl.Series:
@@ -241,12 +241,12 @@ def _text(raw: RawTable, index: int | None) -> pl.Series:
     return text_series(raw.frame.to_series(index))
 
 
-def _timestamps(raw: RawTable, index: int | None, *, required: bool) -> pl.Series:
-    """Parse a column to UTC timestamps with :func:`~listkit.times.read_times`, as scan_events does.
+def _signup_times(raw: RawTable, index: int | None) -> pl.Series:
+    """The sign-up column as UTC timestamps, read by :func:`~listkit.times.read_times` as event times are.
 
-    A value no spelling reads is refused, and so is an empty one if ``required``. Outside the readable
-    span, a required (event) time is refused like an unreadable one; an optional one (a sign-up date
-    such as 0001-01-01, a CRM's placeholder) is null.
+    A value no spelling reads is refused; an empty one, or one outside the readable span (a CRM's
+    placeholder such as 0001-01-01), is null. (Event times are read by :class:`_EventPlan`, which
+    refuses those too.)
     """
     if index is None:
         return pl.repeat(None, raw.frame.height, dtype=TIMESTAMP, eager=True)
@@ -266,7 +266,7 @@ def _timestamps(raw: RawTable, index: int | None, *, required: bool) -> pl.Serie
     )
     if checked["read"].all():
         return checked["parsed"]
-    refused = ~checked["read"] if required else ~checked["read"] & ~checked["blank"] & ~checked["outside"]
+    refused = ~checked["read"] & ~checked["blank"] & ~checked["outside"]
     if refused.any():
         first = int(refused.arg_true()[0])
         problem, hint = time_problem(text[first], outside=checked["outside"][first])
