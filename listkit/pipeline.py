@@ -44,7 +44,7 @@ from listkit.result import RunResult
 from listkit.rules import flag
 from listkit.schema import EPOCH, EVENT_COLUMNS, SUBSCRIBER_COLUMNS
 from listkit.segments import SOURCE_COLUMNS as SEGMENT_COLUMNS
-from listkit.segments import segment
+from listkit.segments import import_in_background, segment
 
 #: The ledger's leading columns (the contract's, then listkit's evidence); merge fields, the
 #: ESP status and pass-through columns follow.
@@ -315,6 +315,8 @@ def run_files(
     previous_ledger, previous_profiles = _previous_run(previous) if previous is not None else (None, None)
     subscriber_frame = read_subscribers(subscribers, encoding=encoding)
     with tempfile.TemporaryDirectory(prefix="listkit-run-", dir=scratch) as work:
+        if events is not None:  # scikit-learn is imported while the log is read, not after
+            import_in_background()
         if events is None:
             event_frame = None
         elif stream_events:  # never whole in memory

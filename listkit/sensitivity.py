@@ -110,15 +110,12 @@ def what_if(result: RunResult, **options: Any) -> WhatIf:
             f"{', '.join(sorted(changed))}",
             hint="run listkit again to store a ledger that keeps it",
         )
-    codes = pl.col("reasons").fill_null("").str.split(";")
-    frame = result.ledger.select(
-        "source_row",
-        "outcome",
-        *needed,
-        # Invalid addresses have no mailbox: the rules about one never apply to them (as in rules.flag).
-        _valid=~codes.list.contains("invalid_syntax"),
-        **{f"_was_{reason.code}": codes.list.contains(reason.code) for reason in REASONS},
-    ).with_columns(**derived)
+    frame = (
+        result.ledger.select("source_row", "outcome", *needed, _reasons=pl.col("reasons").fill_null(""))
+        .join(_codes_carried(result.ledger["reasons"]), on="_reasons", how="left", maintain_order="left")
+        .drop("_reasons")
+        .with_columns(**derived)
+    )
     frame = frame.with_columns(
         (
             reason.condition(policy).fill_null(False) & (pl.col("_valid") if reason.needs_mailbox else True)
@@ -128,14 +125,21 @@ def what_if(result: RunResult, **options: Any) -> WhatIf:
         for reason in REASONS
     )
     pruned_after = pl.any_horizontal(pl.col(f"_is_{code}") for code in pruning_reasons(policy))
+    # The codes of each row as bits, spelt out once per distinct combination.
+    bits = pl.sum_horizontal(
+        pl.col(f"_is_{r.code}").cast(pl.UInt32) * (1 << i) for i, r in enumerate(REASONS)
+    )
     rows = frame.with_columns(
-        outcome_after=pl.when(pruned_after).then(pl.lit("prune")).otherwise(pl.lit("keep")),
+        outcome_after=pl.when(pruned_after).then(pl.lit("prune")).otherwise(pl.lit("keep")), _bits=bits
+    ).rename({"outcome": "outcome_before"})
+    spelt = rows.select(pl.col("_bits").unique()).with_columns(
         reasons_after=pl.concat_str(
-            [pl.when(pl.col(f"_is_{r.code}")).then(pl.lit(r.code)) for r in REASONS],
+            [pl.when(pl.col("_bits") & (1 << i) != 0).then(pl.lit(r.code)) for i, r in enumerate(REASONS)],
             separator=";",
             ignore_nulls=True,
-        ),
-    ).rename({"outcome": "outcome_before"})
+        )
+    )
+    rows = rows.join(spelt, on="_bits", how="left", maintain_order="left")
     counts = rows.select(
         newly_pruned=_moved("keep", "prune"),
         newly_kept=_moved("prune", "keep"),
@@ -152,6 +156,20 @@ def what_if(result: RunResult, **options: Any) -> WhatIf:
         newly_kept=int(counts.pop("newly_kept")),
         by_reason={code: int(change) for code, change in counts.items()},
         rows=rows.select("source_row", "outcome_before", "outcome_after", "reasons_after").sort("source_row"),
+    )
+
+
+def _codes_carried(reasons: pl.Series) -> pl.DataFrame:
+    """Per distinct ``reasons`` text (``_reasons``, empty for none): ``_valid`` and ``_was_<code>``.
+
+    Split once per combination of codes (a few hundred at most), not once per ledger row.
+    """
+    distinct = reasons.fill_null("").unique().to_frame("_reasons")
+    codes = pl.col("_reasons").str.split(";")
+    return distinct.with_columns(
+        # Invalid addresses have no mailbox: the rules about one never apply to them (as in rules.flag).
+        _valid=~codes.list.contains("invalid_syntax"),
+        **{f"_was_{reason.code}": codes.list.contains(reason.code) for reason in REASONS},
     )
 
 

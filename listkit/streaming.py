@@ -50,10 +50,23 @@ def in_batches(
     counts, the min of minima...). A frame in memory is aggregated in one slice.
     """
     step = BATCH_ROWS if isinstance(events, pl.LazyFrame) else max(rows, 1)
-    total = None
+
+    def merge(first: pl.DataFrame, second: pl.DataFrame) -> pl.DataFrame:
+        return pl.concat([first, second]).group_by(keys).agg(*merged)
+
+    # Merged as a binary counter merges: two results of the same number of slices at a time. Merging
+    # each slice into one running total re-grouped the total once per slice, so the work grew with
+    # slices x addresses (quadratic in the list's size: the activity pass of 102 M events and 4 M
+    # addresses took 5 times that of 34 M and 1.4 M); this way each row is merged log2(slices) times.
+    pending: list[tuple[int, pl.DataFrame]] = []  # (slices merged into it, result)
     for offset in range(0, max(rows, 1), step):
-        partial = compacted(collect(aggregate(events.lazy().slice(offset, step))))
-        total = partial if total is None else pl.concat([total, partial]).group_by(keys).agg(*merged)
+        slices, partial = 1, compacted(collect(aggregate(events.lazy().slice(offset, step))))
+        while pending and pending[-1][0] == slices:
+            slices, partial = 2 * slices, merge(pending.pop()[1], partial)
+        pending.append((slices, partial))
+    total = pending.pop()[1]
+    while pending:
+        total = merge(pending.pop()[1], total)
     return total
 
 
