@@ -10,7 +10,7 @@ on a 102-million-event log (polars 2.1, 2 cores):
   :data:`BATCH_ROWS` events whose per-address results are merged (:func:`in_batches`);
 - strings kept from a stream are views into the chunk they were read in, so keeping a few per chunk
   keeps the log (distinct addresses as text: 5.8 GB; as Categorical: 1.1 GB): text a pass keeps is
-  :func:`interned`;
+  :func:`interned`, or copied out of the chunk (:func:`compacted`);
 - ``replace_strict`` and ``collect_all`` over one scan hold the input (3.7 GB and 11 GB): mappings of a
   scanned column are :func:`lookup` (``is_in`` tests per distinct value), and the passes are collected
   one after another (:func:`collect`);
@@ -73,11 +73,14 @@ def in_batches(
 def compacted(frame: pl.DataFrame) -> pl.DataFrame:
     """``frame`` with its text copied out of the buffers of the stream it was kept from.
 
-    A result's strings are views into the chunks they were read in (see the module's notes); a round
-    trip through Categorical copies each distinct value once, so the chunks can be freed.
+    A result's strings are views into the chunks they were read in (see the module's notes); joining
+    each to an empty string writes it into new buffers, so the chunks can be freed. (1.4 M addresses
+    kept from 10 M events: 0.05 s and 630 MB, against 0.65 s and 690 MB for a round trip through
+    Categorical and 1,090 MB for views left as they were.)
     """
     text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
-    return frame.with_columns(pl.col(text).cast(pl.Categorical).cast(pl.String)) if text else frame
+    copied = (pl.concat_str([pl.col(name), pl.lit("")]).alias(name) for name in text)
+    return frame.with_columns(copied) if text else frame
 
 
 def interned(column: str) -> pl.Expr:

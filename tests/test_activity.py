@@ -150,15 +150,36 @@ def test_addresses_sharing_a_hash_are_still_counted_apart(monkeypatch):
     )  # fmt: skip
     honest = address_activity(events, event_context(events, as_of=AS_OF, policy=Policy()))
     honest_features = features_of(events)
-    # Every address of the same length now shares a hash: the exact path must take over.
-    monkeypatch.setattr(
-        listkit.activity, "address_hash", lambda: pl.col("email").str.len_bytes().cast(pl.UInt64)
-    )
+    share_hash_by_length(monkeypatch)
     colliding = address_activity(events, event_context(events, as_of=AS_OF, policy=Policy()))
     assert colliding.drop("email_hash").equals(
         honest.drop("email_hash").select(colliding.drop("email_hash").columns)
     )
     assert features_of(events) == honest_features
+
+
+def test_addresses_sharing_a_hash_with_no_kind_of_event_in_common_are_counted_apart(monkeypatch):
+    pair = ("only-sends@example.org", "only-opens@example.org")  # one length: one hash below
+    events = as_events(
+        [{"email": pair[0], "event": "delivered", "hours": 5},
+         {"email": pair[1], "event": "open", "hours": 4, "machine_open": False}]
+    )  # fmt: skip
+    assert len(pair[0]) == len(pair[1]) != len(ADDRESSES[0])
+    honest = address_activity(events, event_context(events, as_of=AS_OF, policy=Policy()))
+    share_hash_by_length(monkeypatch)
+    colliding = address_activity(events, event_context(events, as_of=AS_OF, policy=Policy()))
+    assert colliding.drop("email_hash").equals(honest.drop("email_hash"))
+    assert colliding.filter(pl.col("email").is_in(pair))["human_opens"].to_list() == [1, 0]
+
+
+def share_hash_by_length(monkeypatch) -> None:
+    """Make every address of the same length share a hash: the exact path must take over.
+
+    The hash leaves its low bits for the event class, as :func:`listkit.activity.address_hash` does.
+    """
+    monkeypatch.setattr(
+        listkit.activity, "address_hash", lambda: pl.col("email").str.len_bytes().cast(pl.UInt64) * 32
+    )
 
 
 def test_a_log_aggregated_in_slices_gives_the_same_run(monkeypatch):
