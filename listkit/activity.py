@@ -528,6 +528,10 @@ def join_key(activity: pl.DataFrame) -> str:
     return "email_hash" if activity["email_hash"].is_unique().all() else "email"
 
 
+#: The events :func:`sequence_counts` counts: deliveries (sends in a log of sends only) and bounces.
+_COUNTED_IN_SEQUENCES = ("send", "delivered", "bounce")
+
+
 def sequence_counts(
     events: pl.DataFrame | pl.LazyFrame, mailbox_times: pl.DataFrame, context: EventContext, *, on: str
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -552,7 +556,9 @@ def sequence_counts(
         events,
         context.survey.rows,
         lambda batch: (
-            classified_events(batch, context)
+            # Deliveries are delivered events (or sends), and soft bounces bounces: the rest is never
+            # classified (the filter is pushed into the scan).
+            classified_events(batch.filter(pl.col("event").is_in(_COUNTED_IN_SEQUENCES)), context)
             .filter(pl.col("delivery") | soft)
             .select(on, "timestamp", "delivery", soft=soft)
             .join(mailbox_times.lazy(), on=on)
@@ -566,7 +572,8 @@ def sequence_counts(
         merged=[pl.col("deliveries_since_engagement", "soft_bounce_streak").sum()],
     )
     bounces = (
-        classified_events(events, context)
+        # A bounce's class depends on no other event: the rest of the log is never classified here.
+        classified_events(events.lazy().filter(pl.col("event") == "bounce"), context)
         # Hard bounces whatever their date (they are never forgotten), soft ones and blocks up to as_of.
         .filter(hard | soft | block)
         .select(
