@@ -451,8 +451,13 @@ def _is_class(classes: tuple[str, ...]) -> pl.Expr:
 def _spread(by_class: pl.DataFrame, policy: Policy, *, key: str) -> pl.DataFrame:
     """One row per ``key`` from one per key and class: the columns :func:`address_activity` lists."""
 
-    def total(column: str, classes: tuple[str, ...], how: str = "sum") -> pl.Expr:
-        return getattr(pl.col(column).filter(_is_class(classes)), how)()
+    # Each output's value is picked per row first (vectorised), then aggregated plainly: a filter
+    # inside the aggregation ran once per group, 4.3 s for 3.5 M rows against a fraction of that.
+    picked: dict[str, pl.Expr] = {}
+
+    def total(column: str, classes: tuple[str, ...], how: str = "sum", *, name: str) -> pl.Expr:
+        picked[name] = pl.when(_is_class(classes)).then(pl.col(column))
+        return getattr(pl.col(name), how)()
 
     raw_classes = {
         "send": ("send", "send_delivery"),
@@ -491,29 +496,28 @@ def _spread(by_class: pl.DataFrame, policy: Policy, *, key: str) -> pl.DataFrame
         "complaints": ("complaint", "complaint_after_as_of"),
         "unsubscribes": ("unsubscribe", "unsubscribe_after_as_of"),
     }
+    aggregations = [
+        *(total("n", classes, name=name).cast(pl.UInt32) for name, classes in counts.items()),
+        *(
+            total(column, classes, name=name).cast(pl.UInt32)
+            for name, (column, classes) in window_columns.items()
+        ),
+        *(total("n", classes, name=f"raw_{name}").cast(pl.UInt32) for name, classes in raw_classes.items()),
+        *(
+            total(f"w_{RECENT_DAYS}", classes, name=f"recent_{name}").cast(pl.UInt32)
+            for name, classes in raw_classes.items()
+        ),
+        *(total("last", classes, "max", name=name) for name, classes in latest.items()),
+        total("first", _IN_RANGE, "min", name="first_event_at"),
+        total("first", _HUMAN, "min", name="first_engagement_at"),
+        total("units", ("open_human",), name="opens_units"),
+        total("units", ("click_human",), name="click_units"),
+        total("units", _DELIVERIES, name="delivery_units"),
+    ]
     return (
-        by_class.group_by(key)
-        .agg(
-            *(total("n", classes).cast(pl.UInt32).alias(name) for name, classes in counts.items()),
-            *(
-                total(column, classes).cast(pl.UInt32).alias(name)
-                for name, (column, classes) in window_columns.items()
-            ),
-            *(
-                total("n", classes).cast(pl.UInt32).alias(f"raw_{name}")
-                for name, classes in raw_classes.items()
-            ),
-            *(
-                total(f"w_{RECENT_DAYS}", classes).cast(pl.UInt32).alias(f"recent_{name}")
-                for name, classes in raw_classes.items()
-            ),
-            *(total("last", classes, "max").alias(name) for name, classes in latest.items()),
-            first_event_at=total("first", _IN_RANGE, "min"),
-            first_engagement_at=total("first", _HUMAN, "min"),
-            opens_units=total("units", ("open_human",)),
-            click_units=total("units", ("click_human",)),
-            delivery_units=total("units", _DELIVERIES),
-        )
+        by_class.select(key, **picked)
+        .group_by(key)
+        .agg(*aggregations)
         # Clicks weigh more; the weight is applied to the (integer, order-free) sum.
         .with_columns(
             engagement_units=pl.col("opens_units")
