@@ -46,6 +46,7 @@ from listkit.layout import (
 )
 from listkit.outdir import output_lock, replacement
 from listkit.policy import Policy
+from listkit.preload import import_in_background
 from listkit.presets import ImportTable, check_preset, segment_table, suppression_tables
 from listkit.result import RunResult
 from listkit.warmup import warmup_tables
@@ -84,6 +85,10 @@ def run_inputs(
         "config": config,
         "dns_cache": policy.dns_cache if policy.check_dns else None,
     }
+
+
+#: What rendering the report imports (listkit.render imports nbconvert; papermill runs the notebook).
+RENDER_MODULES = ("listkit.render", "papermill")
 
 
 def export(
@@ -130,6 +135,8 @@ def export(
     out_dir = Path(out_dir)
     inputs = inputs or {}
     plan, schedule = warmup_tables(result.ledger, result.policy)
+    if report:  # papermill and nbconvert are imported while the files are written
+        import_in_background(*RENDER_MODULES)
     recorded = {
         role: path for role, path in inputs.items() if path is not None and role not in _VOLATILE_INPUTS
     }

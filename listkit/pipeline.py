@@ -37,14 +37,15 @@ from listkit.formula import unguard
 from listkit.hashing import ledger_is_hashed
 from listkit.merge_fields import is_placeholder_name
 from listkit.policy import Policy, parse_as_of
+from listkit.preload import import_in_background
 from listkit.privacy import redact, redact_labels
 from listkit.readers import read_events, read_subscribers, scan_events
 from listkit.reasons import SUPPRESSING_REASONS
 from listkit.result import RunResult
 from listkit.rules import flag
 from listkit.schema import EPOCH, EVENT_COLUMNS, SUBSCRIBER_COLUMNS
+from listkit.segments import ESTIMATOR_MODULES, segment
 from listkit.segments import SOURCE_COLUMNS as SEGMENT_COLUMNS
-from listkit.segments import import_in_background, segment
 
 #: The ledger's leading columns (the contract's, then listkit's evidence); merge fields, the
 #: ESP status and pass-through columns follow.
@@ -316,7 +317,7 @@ def run_files(
     subscriber_frame = read_subscribers(subscribers, encoding=encoding)
     with tempfile.TemporaryDirectory(prefix="listkit-run-", dir=scratch) as work:
         if events is not None:  # scikit-learn is imported while the log is read, not after
-            import_in_background()
+            import_in_background(*ESTIMATOR_MODULES)
         if events is None:
             event_frame = None
         elif stream_events:  # never whole in memory

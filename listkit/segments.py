@@ -26,8 +26,6 @@ keeps names on the same kinds of reader (:func:`match_previous`).
 from __future__ import annotations
 
 import contextlib
-import importlib
-import threading
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -98,18 +96,8 @@ def _feature_matrix(frame: pl.DataFrame, as_of: datetime) -> np.ndarray:
     return frame.select(**(columns | logs)).to_numpy(order="c")
 
 
-def import_in_background() -> None:
-    """Start importing the scikit-learn parts segmenting uses (about 2 s) in a background thread.
-
-    For a caller with seconds of other work before it segments (reading an event log, which runs in
-    polars and pyarrow outside the interpreter lock): the import then costs next to nothing.
-    """
-    threading.Thread(target=_import_estimators, name="listkit-import-sklearn", daemon=True).start()
-
-
-def _import_estimators() -> None:
-    for module in ("sklearn.cluster", "sklearn.metrics", "sklearn.preprocessing", "threadpoolctl"):
-        importlib.import_module(module)
+#: The scikit-learn modules segmenting imports (for :func:`listkit.preload.import_in_background`).
+ESTIMATOR_MODULES = ("sklearn.cluster", "sklearn.metrics", "sklearn.preprocessing", "threadpoolctl")
 
 
 def _standard_scaler() -> Any:
