@@ -137,6 +137,8 @@ def run(
     survey = survey_events(_with_feedback(events, found))
     as_of = _resolve_as_of(policy, subscribers, survey)
     stages.done("survey", events=survey.rows)
+    if survey.rows:  # scikit-learn is imported during the passes over the log (after its reading,
+        import_in_background(*ESTIMATOR_MODULES)  # whose memory peaks), not after them
     # Feedback mail with no date at all counts as of the run: a complaint is never dropped for want
     # of a date (as_of is the latest event unless set, so this changes no other date).
     events = _with_feedback(events, found.with_columns(pl.col("timestamp").fill_null(as_of)))
@@ -316,8 +318,6 @@ def run_files(
     previous_ledger, previous_profiles = _previous_run(previous) if previous is not None else (None, None)
     subscriber_frame = read_subscribers(subscribers, encoding=encoding)
     with tempfile.TemporaryDirectory(prefix="listkit-run-", dir=scratch) as work:
-        if events is not None:  # scikit-learn is imported while the log is read, not after
-            import_in_background(*ESTIMATOR_MODULES)
         if events is None:
             event_frame = None
         elif stream_events:  # never whole in memory
