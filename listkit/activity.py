@@ -358,6 +358,7 @@ def address_activity(events: pl.DataFrame | pl.LazyFrame, context: EventContext)
             ),
             keys=list(keys),
             merged=[*merged, *((pl.col("low").min(), pl.col("high").max()) if checked else ())],
+            by_address=True,
         )
 
     # Grouped by hash and class in one integer. A second hash of each address rides along (checked):
@@ -394,7 +395,9 @@ def _spellings(events: pl.DataFrame | pl.LazyFrame, rows: int) -> pl.DataFrame:
         keyed = batch.select(address_hash().alias("email_hash"), "email")  # the key first, as merged
         return keyed.filter(pl.col("email_hash").is_first_distinct())
 
-    spellings = in_batches(events, rows, first_of_each, keys=["email_hash"], merged=[pl.col("email").first()])
+    spellings = in_batches(
+        events, rows, first_of_each, keys=["email_hash"], merged=[pl.col("email").first()], by_address=True
+    )
     return spellings.select("email", "email_hash")
 
 
@@ -574,6 +577,7 @@ def sequence_counts(
         ),
         keys=[on],
         merged=[pl.col("deliveries_since_engagement", "soft_bounce_streak").sum()],
+        by_address=True,
     )
     bounces = (
         # A bounce's class depends on no other event: the rest of the log is never classified here.

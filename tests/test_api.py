@@ -68,7 +68,8 @@ def test_a_streamed_parquet_log_gives_the_same_run_as_a_loaded_one(tmp_path):
     events.drop("source_row", "event_raw").with_columns(pl.col("event").cast(pl.String)).write_parquet(
         parquet
     )
-    assert listkit.scan_events(parquet).collect().drop("event_raw").equals(events.drop("event_raw"))
+    streamed_log = listkit.scan_events(parquet).collect().drop("event_raw", "log_part")
+    assert streamed_log.equals(events.drop("event_raw"))
     loaded = listkit.run_files(SAMPLE / "subscribers.csv", parquet, as_of="2026-11-01", stream_events=False)
     streamed = listkit.run_files(SAMPLE / "subscribers.csv", parquet, as_of="2026-11-01")
     assert streamed.ledger.equals(loaded.ledger)
@@ -86,6 +87,7 @@ def test_event_files_are_streamed_in_chunks_by_default_and_give_the_loaded_run(t
         path.write_bytes(gzip.compress(csv_bytes, mtime=0) if form.endswith("gz") else csv_bytes)
     loaded = listkit.run_files(SAMPLE / "subscribers.csv", path, as_of="2026-11-01", stream_events=False)
     monkeypatch.setattr(listkit.readers, "CHUNK_ROWS", 997)  # many chunks, none aligned with anything
+    monkeypatch.setattr(listkit.streaming, "BATCH_ROWS", 20_000)  # stored in four parts
     scanned = []
 
     def recording_scan(source, **options):
@@ -97,9 +99,12 @@ def test_event_files_are_streamed_in_chunks_by_default_and_give_the_loaded_run(t
     assert scanned == [path]
     assert streamed.ledger.equals(loaded.ledger) and streamed.suppression.equals(loaded.suppression)
     assert streamed.event_stats == loaded.event_stats and streamed.monthly.equals(loaded.monthly)
-    chunked = listkit.scan_events(path, scratch=tmp_path).collect().sort("source_row")
-    assert chunked.equals(listkit.read_events(path))
-    assert len(list(tmp_path.glob("listkit-events-*/part-*.parquet"))) > 70  # 78,000 rows in chunks of 997
+    chunked = listkit.scan_events(path, scratch=tmp_path).collect()
+    assert chunked.drop("log_part").sort("source_row").equals(listkit.read_events(path))
+    parts = chunked["log_part"].unique().sort().to_list()  # 78,000 rows in parts of 20,000 or fewer:
+    assert parts in ([0, 1, 2, 3], [0, 1, 2, 3, 4])  # exact for Parquet, estimated from a CSV's size
+    assert chunked.group_by("email").agg(pl.col("log_part").n_unique())["log_part"].max() == 1
+    assert len(list(tmp_path.glob("listkit-events-*/log_part=*/chunk-*.parquet"))) > 70 * 4  # chunks of 997
 
 
 def test_a_streamed_run_leaves_no_temporary_files(tmp_path):
