@@ -130,8 +130,8 @@ def scan_events(
                 file_path_provider=functools.partial(_part_file, chunk=index),
             )
             frame.lazy().sink_parquet(target, compression="lz4", statistics=False, mkdir=True)
-        if row == 1:  # a log without rows writes no part: its empty frame gives the scan its columns
-            (folder / f"{PART_COLUMN}=00").mkdir()
+        if not any(folder.rglob("*.parquet")):  # a log without rows: its empty frame gives the columns
+            (folder / f"{PART_COLUMN}=00").mkdir(exist_ok=True)
             frame.write_parquet(folder / f"{PART_COLUMN}=00" / "chunk-000000-0.parquet")
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
