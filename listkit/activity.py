@@ -21,9 +21,10 @@ delivery). Every event is classified by :func:`classified_events`; the rules are
 :mod:`listkit.engagement`.
 
 Three habits keep a scanned log's memory flat (each measured, see :mod:`listkit.streaming`): the
-aggregations of a LazyFrame run over batches of about :data:`~listkit.streaming.BATCH_ROWS` events (whole parts of a
-log :func:`listkit.scan_events` stored, whose per-address results need no merging); text a pass
-keeps is :func:`interned` or copied out of its chunk; and the passes are collected one after another.
+aggregations of a LazyFrame run over batches of about :data:`~listkit.streaming.BATCH_ROWS` events
+(whole parts of a log :func:`listkit.scan_events` stored, whose per-address results need no merging);
+text a pass keeps is :func:`interned` or copied out of its chunk; and the passes are collected one
+after another.
 Addresses are grouped by a 64-bit hash of their text together with the event's class in one integer
 (several times faster than by the text and the class); a second hash of each address rides along,
 so two addresses sharing a hash are found exactly, and the aggregation is then grouped by the text
