@@ -421,12 +421,27 @@ def _bars(ax, labels: list[str], values: list[float], colors: list[str], unit: s
         ax.text(value, position, f" {value:,.1f} {unit}", va="center", fontsize=8)
 
 
-def plot_main(main: dict, path: Path) -> bool:
-    """Bars of wall time and peak memory of each successful row; False when none succeeded."""
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (imported only when a plot is drawn)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(plt, fig, path: Path) -> None:
+    """Lay out ``fig``, write it to ``path`` (its folder made if missing) and free it."""
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_main(main: dict, path: Path) -> bool:
+    """Bars of wall time and peak memory of each successful row; False when none succeeded."""
+    plt = _pyplot()
 
     rows = [row for row in main["rows"] if row["ok"]]
     if not rows:
@@ -466,19 +481,13 @@ def plot_main(main: dict, path: Path) -> bool:
     fig.suptitle(
         f"Wall time and peak memory, one run ({main['machine']['date']}): {'; '.join(shown)}", fontsize=10
     )
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(plt, fig, path)
     return True
 
 
 def plot_scaling(scaling: dict, huge: dict | None, path: Path) -> bool:
     """Time and peak memory against events, one line per input format; False when nothing succeeded."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     points = [p for p in scaling["points"] if p["ok"]]
     if not points:
@@ -535,8 +544,5 @@ def plot_scaling(scaling: dict, huge: dict | None, path: Path) -> bool:
     fig.suptitle(
         f"listkit run --no-report against the size of the log ({scaling['machine']['date']})", fontsize=10
     )
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(plt, fig, path)
     return True
