@@ -34,14 +34,17 @@ instead.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import UTC, datetime
 
+import narwhals as nw
 import polars as pl
 
 from listkit.bounces import classify_bounces
+from listkit.engines import LogEngine, PolarsEngine, as_engine, polars_bounce_key
 from listkit.policy import Policy
 from listkit.schema import EPOCH
-from listkit.streaming import collect, in_batches, interned, lookup
+from listkit.streaming import in_batches
 
 #: Decayed sums are accumulated as integers in these units, so the result does not depend on the
 #: order in which a parallel group-by adds the events (reruns stay byte-identical).
@@ -108,32 +111,33 @@ class LogSurvey:
         return self.first_unlabelled_open_at is not None and self.first_unlabelled_open_at <= as_of
 
 
-def survey_events(events: pl.DataFrame | pl.LazyFrame) -> LogSurvey:
-    """Streaming passes: scalar aggregations, then the distinct user agents, statuses and unknown names."""
-    log = events.lazy()
-    timestamp = pl.col("timestamp")
+def survey_events(events: pl.DataFrame | pl.LazyFrame | LogEngine) -> LogSurvey:
+    """Passes on the log's engine: scalar aggregations, then the distinct user agents, statuses and
+    unknown names."""
+    engine = as_engine(events)
+    log, kept = engine.log(), engine.kept
+    timestamp = nw.col("timestamp")
     scalars = log.select(
-        rows=pl.len(),
+        rows=nw.len(),
         latest=timestamp.max(),
         # when/then rather than filter: the streaming engine keeps this elementwise.
-        first_delivered_at=pl.when(pl.col("event") == "delivered").then(timestamp).min(),
-        first_unlabelled_open_at=pl.when(_unlabelled_open()).then(timestamp).min(),
+        first_delivered_at=nw.when(nw.col("event") == "delivered").then(timestamp).min(),
+        first_unlabelled_open_at=nw.when(_unlabelled_open()).then(timestamp).min(),
     )
     # Separate queries, one after the other: collected together, polars would buffer the log for
     # the slower of them, and memory would grow with the log.
-    scalars = scalars.pipe(collect)
-    agents = log.select(interned("user_agent").drop_nulls().unique()).pipe(collect)
-    pairs = (
-        log.filter(pl.col("event") == "bounce")
-        .select(interned("smtp_status"), interned("bounce_type"))
+    scalars = engine.collect(scalars).cast(_SURVEY_SCHEMA)
+    agents = engine.collect(log.select(kept(nw.col("user_agent"))).drop_nulls().unique())
+    pairs = engine.collect(
+        log.filter(nw.col("event") == "bounce")
+        .select(kept(nw.col("smtp_status")), kept(nw.col("bounce_type")))
         .unique()
-        .pipe(collect)
     )
-    unknown = (
-        log.filter(pl.col("event") == "unknown")
-        .group_by(interned("event_raw").fill_null("(empty)"))
-        .len()
-        .pipe(collect)
+    unknown = engine.collect(
+        log.filter(nw.col("event") == "unknown")
+        .select(kept(nw.col("event_raw").fill_null("(empty)")))
+        .group_by("event_raw")
+        .agg(n=nw.len())
     )
     agents = agents.to_series().cast(pl.String)
     # Regular expressions once per distinct pair (a few thousand), never per event.
@@ -146,37 +150,43 @@ def survey_events(events: pl.DataFrame | pl.LazyFrame) -> LogSurvey:
     )
 
 
-def bounce_key(seed: int = 0) -> pl.Expr:
-    """A 64-bit key of each event's (``smtp_status``, ``bounce_type``) pair.
-
-    Two seeded string hashes combined: ten times cheaper per event than hashing a struct, and only
-    the few thousand distinct pairs of a log need to differ (:func:`_with_bounce_key` checks).
-    """
-    return pl.col("smtp_status").hash(seed=2 * seed + 1) ^ pl.col("bounce_type").hash(seed=2 * seed + 2)
+#: The survey's scalars, whichever engine counted them.
+_SURVEY_SCHEMA = {
+    "rows": pl.Int64(),
+    "latest": pl.Datetime("us", "UTC"),
+    "first_delivered_at": pl.Datetime("us", "UTC"),
+    "first_unlabelled_open_at": pl.Datetime("us", "UTC"),
+}
 
 
 def _with_bounce_key(reasons: pl.DataFrame) -> pl.DataFrame:
-    """``reasons`` with ``bounce_key`` and ``key_seed``: the first seed whose keys are all distinct."""
+    """``reasons`` with ``key_seed``: the first seed whose polars keys (:meth:`PolarsEngine.with_bounce_key`)
+    are all distinct (other engines key the pair by its text, always distinct)."""
     seed = 0
-    while (keyed := reasons.with_columns(bounce_key=bounce_key(seed)))["bounce_key"].is_duplicated().any():
+    while reasons.select(polars_bounce_key(seed)).to_series().is_duplicated().any():
         seed += 1
-    return keyed.with_columns(key_seed=pl.lit(seed, dtype=pl.UInt32))
+    return reasons.with_columns(key_seed=pl.lit(seed, dtype=pl.UInt32))
 
 
 def _key_seed(bounce_reasons: pl.DataFrame) -> int:
     return int(bounce_reasons["key_seed"][0]) if bounce_reasons.height else 0
 
 
-def bounce_class(bounce_reasons: pl.DataFrame) -> pl.Expr:
+def bounce_class(bounce_reasons: pl.DataFrame, engine: LogEngine) -> nw.Expr:
     """``hard``, ``soft``, ``policy`` or ``ignored`` for bounce events (null for other events).
 
     ``bounce_reasons`` is :class:`LogSurvey`'s: each distinct pair already classified by
-    :func:`listkit.bounces.classify_bounces`, matched here by its key (a handful of ``is_in`` tests
-    per event, elementwise, so a scanned log still streams).
+    :func:`listkit.bounces.classify_bounces`, matched here by the ``bounce_key`` column that
+    :meth:`LogEngine.with_bounce_key` gives each event (one ``is_in`` test per class, elementwise, so
+    a scanned log still streams: see :func:`listkit.streaming.lookup`).
     """
-    keys, classes = bounce_reasons["bounce_key"], bounce_reasons["bounce_class"]
-    classes = lookup(bounce_key(_key_seed(bounce_reasons)), keys, classes, pl.String)
-    return pl.when(pl.col("event") == "bounce").then(classes.fill_null("soft"))
+    keys = engine.bounce_keys(bounce_reasons, _key_seed(bounce_reasons))
+    classes = pl.DataFrame({"key": keys, "value": bounce_reasons["bounce_class"]})
+    groups = classes.drop_nulls("value").group_by("value", maintain_order=True).agg("key")
+    result = nw.lit("soft")  # a pair the survey did not see cannot occur; soft is the cautious default
+    for value, group in reversed(groups.rows()):
+        result = nw.when(nw.col("bounce_key").is_in(group)).then(nw.lit(value)).otherwise(result)
+    return nw.when(nw.col("event") == "bounce").then(result)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,81 +209,95 @@ class EventContext:
 
 
 def event_context(
-    events: pl.DataFrame | pl.LazyFrame, *, as_of: datetime, policy: Policy, survey: LogSurvey | None = None
+    events: pl.DataFrame | pl.LazyFrame | LogEngine,
+    *,
+    as_of: datetime,
+    policy: Policy,
+    survey: LogSurvey | None = None,
 ) -> EventContext:
     """The :class:`EventContext` of a log; only a log of sends only or with unlabelled opens costs a pass."""
-    survey = survey or survey_events(events)
+    engine = as_engine(events)
+    survey = survey or survey_events(engine)
     as_of = _utc(as_of)
-    log = events.lazy().filter(pl.col("timestamp") <= as_of)
+    log = engine.log().filter(nw.col("timestamp") <= as_of)
     bounced = None
     if survey.sends_only(as_of):
         # Some exports list only sends; a send whose campaign bounced for that address was not
         # delivered (sends and bounces without a campaign cannot be paired and stay deliveries).
-        bounced = (
-            log.filter((pl.col("event") == "bounce") & pl.col("campaign").is_not_null())
-            .select(interned("email"), interned("campaign"))
+        bounced = engine.collect(
+            log.filter((nw.col("event") == "bounce") & ~nw.col("campaign").is_null())
+            .select(engine.kept(nw.col("email")), engine.kept(nw.col("campaign")))
             .unique()
-            .pipe(collect)
-            .select(pl.all().cast(pl.String), bounced=pl.lit(True))
-        )
+        ).select(pl.all().cast(pl.String), bounced=pl.lit(True))
     context = EventContext(as_of=as_of, policy=policy, survey=survey, bounced_sends=bounced)
     if survey.unlabelled_opens(as_of):
-        deliveries = _with_deliveries(log, context).filter(pl.col("delivery"))
-        opens = _fast_fetches(log, deliveries, seconds=policy.machine_open_seconds)
+        deliveries = _with_deliveries(log, context, engine).filter(nw.col("delivery"))
+        opens = _fast_fetches(engine, log, deliveries, seconds=policy.machine_open_seconds)
         context = dataclasses.replace(context, fast_fetches=opens)
     return context
 
 
-def classified_events(events: pl.DataFrame | pl.LazyFrame, context: EventContext) -> pl.LazyFrame:
-    """Every event with its classes, lazily: nothing is read until a query collects it.
+def classified_events(log: nw.LazyFrame, context: EventContext, engine: LogEngine) -> nw.LazyFrame:
+    """Every event of ``log`` (on ``engine``) with its classes, lazily: nothing is read until collected.
 
-    Columns: ``email``, ``email_hash``, ``event``, ``timestamp``, ``smtp_status`` and ``bounce_type``
-    (bounces only), ``bounce_class``, ``in_range`` (at or before ``as_of``), and, for events in
-    range, ``delivery`` and ``machine`` (an open or click by a machine); ``age_us`` and ``decay`` (in
-    :data:`DECAY_UNITS`).
+    Columns: ``email`` (and ``email_hash`` where the engine groups by hash), ``event``, ``timestamp``,
+    ``smtp_status`` and ``bounce_type`` (bounces only), ``bounce_class``, ``in_range`` (at or before
+    ``as_of``), and, for events in range, ``delivery`` and ``machine`` (an open or click by a machine);
+    ``age_us`` and ``decay`` (in :data:`DECAY_UNITS`).
     """
     as_of, survey = context.as_of, context.survey
-    in_range = pl.col("timestamp") <= as_of
-    log = _with_deliveries(events.lazy(), context).with_columns(delivery=in_range & pl.col("delivery"))
-    fast_fetch = pl.lit(False)
+    in_range = nw.col("timestamp") <= as_of
+    log = _with_deliveries(log, context, engine).with_columns(delivery=in_range & nw.col("delivery"))
+    fast_fetch = nw.lit(False)
     if context.fast_fetches is not None:
-        log = log.join(context.fast_fetches.lazy(), on=["email", "campaign", "timestamp"], how="left")
-        fast_fetch = pl.col("fast_fetch")
-    machine_agent = pl.col("user_agent").is_in(list(survey.machine_agents))
+        log = log.join(engine.table(context.fast_fetches), on=["email", "campaign", "timestamp"], how="left")
+        fast_fetch = nw.col("fast_fetch")
+    agent = nw.col("user_agent")
+    # Null without an agent, as is_in is; an empty list is no valid IN () on every engine.
+    machine_agent = (
+        agent.is_in(list(survey.machine_agents))
+        if survey.machine_agents
+        else nw.when(~agent.is_null()).then(nw.lit(False))
+    )
     # The ESP's label wins; then the agent; then the fetch time. A click by a link scanner is a
     # machine's too (no ESP labels clicks).
+    kind = nw.col("event")
     machine = (
-        (pl.col("event") == "open") & pl.coalesce(pl.col("machine_open"), machine_agent, fast_fetch, False)
-    ) | ((pl.col("event") == "click") & machine_agent.fill_null(False))
-    as_of_us = int(as_of.timestamp() * 1_000_000)
+        (kind == "open") & nw.coalesce(nw.col("machine_open"), machine_agent, fast_fetch, nw.lit(False))
+    ) | ((kind == "click") & machine_agent.fill_null(False))
+    log = engine.with_bounce_key(log, _key_seed(survey.bounce_reasons))
+    if engine.hashes_addresses:
+        log = nw.from_native(log.to_native().with_columns(email_hash=address_hash()))
+    log = engine.with_age(log, int(as_of.timestamp() * 1_000_000))
+    age_us = nw.col("age_us")
     half_life = context.policy.score_half_life_days
     return log.select(
         "email",
+        *(["email_hash"] if engine.hashes_addresses else []),
         "event",
         "timestamp",
         "delivery",
-        email_hash=address_hash(),
         in_range=in_range,
-        smtp_status=pl.when(pl.col("event") == "bounce").then(pl.col("smtp_status")),
-        bounce_type=pl.when(pl.col("event") == "bounce").then(pl.col("bounce_type")),
+        smtp_status=nw.when(kind == "bounce").then(nw.col("smtp_status")),
+        bounce_type=nw.when(kind == "bounce").then(nw.col("bounce_type")),
         # Classed whatever their date: a hard bounce after as_of still says the mailbox is dead.
-        bounce_class=bounce_class(survey.bounce_reasons),
+        bounce_class=bounce_class(survey.bounce_reasons, engine),
         machine=in_range & machine,
-        age_us=as_of_us - pl.col("timestamp").dt.epoch("us"),
-    ).with_columns(
-        decay=(0.5 ** (pl.col("age_us") / _MICROSECONDS_PER_DAY / half_life) * DECAY_UNITS)
-        .round()
-        .cast(pl.Int64),
+        age_us=age_us,
+        # Rounded half up, as floor(x + 0.5): the same integer on every engine.
+        decay=((nw.lit(0.5) ** (age_us / _MICROSECONDS_PER_DAY / half_life)) * DECAY_UNITS + 0.5)
+        .floor()
+        .cast(nw.Int64),
     )
 
 
-def _with_deliveries(log: pl.LazyFrame, context: EventContext) -> pl.LazyFrame:
+def _with_deliveries(log: nw.LazyFrame, context: EventContext, engine: LogEngine) -> nw.LazyFrame:
     """Add ``delivery``: a ``delivered`` event, or in a log of sends only a send that did not bounce."""
     if context.bounced_sends is None:
-        return log.with_columns(delivery=pl.col("event") == "delivered")
+        return log.with_columns(delivery=nw.col("event") == "delivered")
     return (
-        log.join(context.bounced_sends.lazy(), on=["email", "campaign"], how="left")
-        .with_columns(delivery=(pl.col("event") == "send") & pl.col("bounced").is_null())
+        log.join(engine.table(context.bounced_sends), on=["email", "campaign"], how="left")
+        .with_columns(delivery=(nw.col("event") == "send") & nw.col("bounced").is_null())
         .drop("bounced")
     )
 
@@ -309,8 +333,8 @@ _AFTER_AS_OF = ("after_as_of", *_LATE_OPT_OUTS)
 _IN_RANGE = tuple(name for name in EVENT_CLASSES if name not in _AFTER_AS_OF)
 
 
-def address_activity(events: pl.DataFrame | pl.LazyFrame, context: EventContext) -> pl.DataFrame:
-    """One row per distinct address of the log (sorted by ``email``), from one streaming pass.
+def address_activity(events: pl.DataFrame | pl.LazyFrame | LogEngine, context: EventContext) -> pl.DataFrame:
+    """One row per distinct address of the log (sorted by ``email``), from one pass on its engine.
 
     Counts are of events at or before ``as_of`` unless named otherwise: ``events``,
     ``events_after_as_of`` (and ``opt_outs_after_as_of``: unsubscribes, complaints and hard
@@ -322,6 +346,7 @@ def address_activity(events: pl.DataFrame | pl.LazyFrame, context: EventContext)
     :data:`EARLIEST_COLUMNS` and :data:`LATEST_COLUMNS`, and the decayed ``engagement_units`` and
     ``delivery_units`` of the score. ``email_hash`` is unique unless two addresses share a hash.
     """
+    engine = as_engine(events)
     windows = {
         "sunset": context.policy.sunset_days,
         **{str(days): days for days in (*WINDOWS_DAYS, RECENT_DAYS)},
@@ -331,63 +356,82 @@ def address_activity(events: pl.DataFrame | pl.LazyFrame, context: EventContext)
     sums = ["n", *(f"w_{name}" for name in windows), "units"]
     merged = [pl.col(sums).sum(), pl.col("first").min(), pl.col("last").max()]
     aggregations = [
-        pl.len().alias("n"),
+        nw.len().alias("n"),
         *(
-            (pl.col("age_us") < days * _MICROSECONDS_PER_DAY).sum().alias(f"w_{name}")
+            _count(nw.col("age_us") < days * _MICROSECONDS_PER_DAY).alias(f"w_{name}")
             for name, days in windows.items()
         ),
-        pl.col("decay").sum().alias("units"),
-        pl.col("timestamp").min().alias("first"),
-        pl.col("timestamp").max().alias("last"),
+        nw.col("decay").sum().alias("units"),
+        nw.col("timestamp").min().alias("first"),
+        nw.col("timestamp").max().alias("last"),
     ]
-    rows = context.survey.rows
+    schema = {
+        **{name: pl.UInt32() for name in sums[:-1]},
+        "units": pl.Int64(),
+        "first": pl.Datetime("us", "UTC"),
+        "last": pl.Datetime("us", "UTC"),
+    }
 
-    def by_class(keys: dict[str, pl.Expr], *, checked: bool) -> pl.DataFrame:
-        check = {"low": pl.col("check").min(), "high": pl.col("check").max()} if checked else {}
-        return in_batches(
-            events,
-            rows,
-            lambda batch: (
-                classified_events(batch, context)
-                .select(
-                    "timestamp",
-                    "age_us",
-                    "decay",
-                    **keys,
-                    **({"check": pl.col("email").hash(seed=1)} if checked else {}),
-                )
-                .group_by(list(keys))
+    def by_class(
+        key: Callable[[nw.LazyFrame], nw.LazyFrame], keys: list[str], *, checked: bool
+    ) -> pl.DataFrame:
+        check = {"low": nw.col("check").min(), "high": nw.col("check").max()} if checked else {}
+        counted = engine.aggregate(
+            lambda log: (
+                key(classified_events(log, context, engine).with_columns(cls=_event_class()))
+                .group_by(keys)
                 .agg(*aggregations, **check)
             ),
-            keys=list(keys),
+            rows=context.survey.rows,
+            keys=keys,
             merged=[*merged, *((pl.col("low").min(), pl.col("high").max()) if checked else ())],
             by_address=True,
         )
+        return counted.with_columns(pl.col(sums).fill_null(0)).cast(schema)
 
-    # Grouped by hash and class in one integer. A second hash of each address rides along (checked):
-    # if two spellings share a hash, its minimum and maximum differ among the hash's groups, and the
-    # pass is done again by the text.
-    key = "email_hash"
-    counted = by_class({"address_class": _address_class()}, checked=True).select(
-        pl.exclude("address_class"),
-        email_hash=pl.col("address_class") & _HASH_MASK,
-        cls=(pl.col("address_class") & ((1 << _CLASS_BITS) - 1)).cast(pl.UInt8),
-    )
-    # Across all the classes of a hash: two spellings may share it with no class in common.
-    checks = counted.group_by(key).agg(pl.col("low").min(), pl.col("high").max())
-    if (checks["low"] != checks["high"]).any():  # two spellings share a hash (rare): key by the text
-        key = "email"
-        counted = by_class({key: interned(key), "cls": _event_class()}, checked=False)
-        counted = counted.with_columns(pl.col(key).cast(pl.String))
-        spellings = counted.select(key).unique().with_columns(email_hash=address_hash())
-    else:
-        counted = counted.drop("low", "high")
-        spellings = _spellings(events, rows)
-    activity = spellings.join(_spread(counted, context.policy, key=key), on=key)
+    if engine.hashes_addresses:
+        # Grouped by hash and class in one integer, a second hash of each address riding along
+        # (checked): if two spellings share a hash, its minimum and maximum differ among the hash's
+        # groups, and the pass is done again by the text.
+        counted = by_class(_hashed_by_class, ["address_class"], checked=True).select(
+            pl.exclude("address_class"),
+            email_hash=pl.col("address_class") & _HASH_MASK,
+            cls=(pl.col("address_class") & ((1 << _CLASS_BITS) - 1)).cast(pl.UInt8),
+        )
+        # Across all the classes of a hash: two spellings may share it with no class in common.
+        checks = counted.group_by("email_hash").agg(pl.col("low").min(), pl.col("high").max())
+        if (checks["low"] == checks["high"]).all():
+            counted = counted.drop("low", "high")
+            spellings = _spellings(engine, context.survey.rows)
+            activity = spellings.join(_spread(counted, context.policy, key="email_hash"), on="email_hash")
+            return activity.sort("email", nulls_last=True)
+    # By the text: other engines always, polars when two spellings share a hash (rare).
+    counted = by_class(
+        lambda classified: classified.select(engine.kept(nw.col("email")), *_BY_CLASS_INPUTS),
+        ["email", "cls"],
+        checked=False,
+    ).with_columns(pl.col("email").cast(pl.String), pl.col("cls").cast(pl.UInt8))
+    spellings = counted.select("email").unique().with_columns(email_hash=address_hash())
+    activity = spellings.join(_spread(counted, context.policy, key="email"), on="email")
     return activity.sort("email", nulls_last=True)
 
 
-def _spellings(events: pl.DataFrame | pl.LazyFrame, rows: int) -> pl.DataFrame:
+#: The columns of a classified event that :func:`address_activity`'s aggregations read.
+_BY_CLASS_INPUTS = ("cls", "timestamp", "age_us", "decay")
+
+
+def _hashed_by_class(classified: nw.LazyFrame) -> nw.LazyFrame:
+    """Polars only: each classified event's ``address_class`` (:func:`_address_class`) and ``check``
+    (a second hash of its address), with the columns the aggregations read."""
+    native = classified.to_native().select(
+        *_BY_CLASS_INPUTS,
+        address_class=pl.col("email_hash") | pl.col("cls").cast(pl.UInt64),
+        check=pl.col("email").hash(seed=1),
+    )
+    return nw.from_native(native)
+
+
+def _spellings(engine: PolarsEngine, rows: int) -> pl.DataFrame:
     """Each distinct address (``email``) with its ``email_hash``, when no two of them share a hash.
 
     The first event of each hash is kept (a hash set of integers), so only the distinct addresses'
@@ -399,7 +443,12 @@ def _spellings(events: pl.DataFrame | pl.LazyFrame, rows: int) -> pl.DataFrame:
         return keyed.filter(pl.col("email_hash").is_first_distinct())
 
     spellings = in_batches(
-        events, rows, first_of_each, keys=["email_hash"], merged=[pl.col("email").first()], by_address=True
+        engine.events,
+        rows,
+        first_of_each,
+        keys=["email_hash"],
+        merged=[pl.col("email").first()],
+        by_address=True,
     )
     return spellings.select("email", "email_hash")
 
@@ -408,45 +457,39 @@ def _spellings(events: pl.DataFrame | pl.LazyFrame, rows: int) -> pl.DataFrame:
 CLASS_PARTS = ("event", "in_range", "delivery", "machine", "bounce_class")
 
 
-def _event_class() -> pl.Expr:
-    """The :data:`EVENT_CLASSES` index of each classified event (from its :data:`CLASS_PARTS`), a UInt8.
+def _event_class() -> nw.Expr:
+    """The :data:`EVENT_CLASSES` index of each classified event (from its :data:`CLASS_PARTS`), an Int8.
 
     Integer literals only: naming each event's class as text cost more than the rest of the pass.
     """
-    code = {name: pl.lit(index, dtype=pl.UInt8) for index, name in enumerate(EVENT_CLASSES)}
-    kind, late, bounce = pl.col("event"), ~pl.col("in_range"), pl.col("bounce_class")
+    # Int8: Spark has no unsigned integers.
+    code = {name: nw.lit(index, dtype=nw.Int8) for index, name in enumerate(EVENT_CLASSES)}
+    kind, late, bounce = nw.col("event"), ~nw.col("in_range"), nw.col("bounce_class")
 
-    def either(condition: pl.Expr, yes: str, no: str) -> pl.Expr:
-        return pl.when(condition).then(code[yes]).otherwise(code[no])
+    def either(condition: nw.Expr, yes: str, no: str) -> nw.Expr:
+        return nw.when(condition).then(code[yes]).otherwise(code[no])
 
-    by_bounce = pl.lit(None, dtype=pl.UInt8)
+    by_bounce = nw.lit(None, dtype=nw.Int8)
     for name in ("hard", "soft", "policy", "ignored"):
-        by_bounce = pl.when(bounce == name).then(code[f"bounce_{name}"]).otherwise(by_bounce)
-    return (
-        pl.when(late & (kind == "unsubscribe"))
-        .then(code["unsubscribe_after_as_of"])
-        .when(late & (kind == "complaint"))
-        .then(code["complaint_after_as_of"])
-        .when(late & (bounce == "hard"))
-        .then(code["bounce_hard_after_as_of"])
-        .when(late)
-        .then(code["after_as_of"])
-        .when(kind == "send")
-        .then(either(pl.col("delivery"), "send_delivery", "send"))
-        .when(kind == "open")
-        .then(either(pl.col("machine"), "open_machine", "open_human"))
-        .when(kind == "click")
-        .then(either(pl.col("machine"), "click_machine", "click_human"))
-        .when(kind == "bounce")
-        .then(by_bounce)
-        .when(kind == "delivered")
-        .then(code["delivered"])
-        .when(kind == "complaint")
-        .then(code["complaint"])
-        .when(kind == "unsubscribe")
-        .then(code["unsubscribe"])
-        .otherwise(code["unknown"])
-    )
+        by_bounce = nw.when(bounce == name).then(code[f"bounce_{name}"]).otherwise(by_bounce)
+    # The first condition that holds names the class (nested, as every engine's CASE nests).
+    rules = [
+        (late & (kind == "unsubscribe"), code["unsubscribe_after_as_of"]),
+        (late & (kind == "complaint"), code["complaint_after_as_of"]),
+        (late & (bounce == "hard"), code["bounce_hard_after_as_of"]),
+        (late, code["after_as_of"]),
+        (kind == "send", either(nw.col("delivery"), "send_delivery", "send")),
+        (kind == "open", either(nw.col("machine"), "open_machine", "open_human")),
+        (kind == "click", either(nw.col("machine"), "click_machine", "click_human")),
+        (kind == "bounce", by_bounce),
+        (kind == "delivered", code["delivered"]),
+        (kind == "complaint", code["complaint"]),
+        (kind == "unsubscribe", code["unsubscribe"]),
+    ]
+    result = code["unknown"]
+    for condition, value in reversed(rules):
+        result = nw.when(condition).then(value).otherwise(result)
+    return result
 
 
 def _is_class(classes: tuple[str, ...]) -> pl.Expr:
@@ -533,17 +576,31 @@ def _spread(by_class: pl.DataFrame, policy: Policy, *, key: str) -> pl.DataFrame
     )
 
 
-def join_key(activity: pl.DataFrame) -> str:
-    """The column to match events to ``activity`` rows by: the hash, unless two addresses share one."""
-    return "email_hash" if activity["email_hash"].is_unique().all() else "email"
+def join_key(activity: pl.DataFrame, events: pl.DataFrame | pl.LazyFrame | LogEngine) -> str:
+    """The column to match events to ``activity`` rows by: the hash where the engine groups by it,
+    unless two addresses share one; else the text."""
+    hashed = as_engine(events).hashes_addresses and activity["email_hash"].is_unique().all()
+    return "email_hash" if hashed else "email"
 
 
 #: The events :func:`sequence_counts` counts: deliveries (sends in a log of sends only) and bounces.
 _COUNTED_IN_SEQUENCES = ("send", "delivered", "bounce")
+#: The columns of :func:`sequence_counts`' bounces, after the address column, whichever engine found them.
+_BOUNCE_SCHEMA = {
+    "timestamp": pl.Datetime("us", "UTC"),
+    "in_range": pl.Boolean(),
+    "smtp_status": pl.String(),
+    "bounce_type": pl.String(),
+    "bounce_class": pl.String(),
+}
 
 
 def sequence_counts(
-    events: pl.DataFrame | pl.LazyFrame, mailbox_times: pl.DataFrame, context: EventContext, *, on: str
+    events: pl.DataFrame | pl.LazyFrame | LogEngine,
+    mailbox_times: pl.DataFrame,
+    context: EventContext,
+    *,
+    on: str,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The counts that depend on each mailbox's own latest times, and the log's bounces (two passes).
 
@@ -554,51 +611,52 @@ def sequence_counts(
     every hard bounce, and every soft bounce and block up to ``as_of``, with ``on``, ``timestamp``,
     ``in_range``, ``smtp_status``, ``bounce_class`` and ``bounce_reason`` (a small subset of the log).
     """
-    reasons = context.survey.bounce_reasons
-    soft = pl.col("in_range") & (pl.col("bounce_class") == "soft")
-    hard = pl.col("bounce_class") == "hard"
-    block = pl.col("in_range") & (pl.col("bounce_class") == "policy")
+    engine = as_engine(events)
+    soft = nw.col("in_range") & (nw.col("bounce_class") == "soft")
+    hard = nw.col("bounce_class") == "hard"
+    block = nw.col("in_range") & (nw.col("bounce_class") == "policy")
 
-    def after(column: str) -> pl.Expr:
-        return pl.col("timestamp") > pl.col(column).fill_null(EPOCH)
+    def after(column: str) -> nw.Expr:
+        return nw.col("timestamp") > nw.col(column).fill_null(EPOCH)
 
-    counts = in_batches(
-        events,
-        context.survey.rows,
-        lambda batch: (
+    counts = engine.aggregate(
+        lambda log: (
             # Deliveries are delivered events (or sends), and soft bounces bounces: the rest is never
             # classified (the filter is pushed into the scan).
-            classified_events(batch.filter(pl.col("event").is_in(_COUNTED_IN_SEQUENCES)), context)
-            .filter(pl.col("delivery") | soft)
+            classified_events(log.filter(nw.col("event").is_in(_COUNTED_IN_SEQUENCES)), context, engine)
+            .filter(nw.col("delivery") | soft)
             .select(on, "timestamp", "delivery", soft=soft)
-            .join(mailbox_times.lazy(), on=on)
+            .join(engine.table(mailbox_times), on=on)
             .group_by(on)
             .agg(
-                deliveries_since_engagement=(pl.col("delivery") & after("last_engagement_at")).sum(),
-                soft_bounce_streak=(pl.col("soft") & after("last_delivery_at")).sum(),
+                deliveries_since_engagement=_count(nw.col("delivery") & after("last_engagement_at")),
+                soft_bounce_streak=_count(nw.col("soft") & after("last_delivery_at")),
             )
         ),
+        rows=context.survey.rows,
         keys=[on],
         merged=[pl.col("deliveries_since_engagement", "soft_bounce_streak").sum()],
         by_address=True,
     )
-    bounces = (
+    counts = counts.select(
+        pl.col(on).cast(mailbox_times.schema[on]),
+        pl.col("deliveries_since_engagement", "soft_bounce_streak").fill_null(0).cast(pl.UInt32),
+    )
+    text = [engine.kept(nw.col(name)) for name in ("smtp_status", "bounce_type", "bounce_class")]
+    found = engine.collect(
         # A bounce's class depends on no other event: the rest of the log is never classified here.
-        classified_events(events.lazy().filter(pl.col("event") == "bounce"), context)
+        classified_events(engine.log().filter(nw.col("event") == "bounce"), context, engine)
         # Hard bounces whatever their date (they are never forgotten), soft ones and blocks up to as_of.
         .filter(hard | soft | block)
-        .select(
-            _kept(on),
-            "timestamp",
-            "in_range",
-            interned("smtp_status"),
-            interned("bounce_class"),
-            bounce_key=bounce_key(_key_seed(reasons)),
+        .select(engine.kept(nw.col(on)) if on == "email" else on, "timestamp", "in_range", *text)
+    )
+    reasons = context.survey.bounce_reasons.select("smtp_status", "bounce_type", "bounce_reason")
+    bounces = (
+        found.select(
+            pl.col(on).cast(mailbox_times.schema[on]), *(pl.col(n).cast(t) for n, t in _BOUNCE_SCHEMA.items())
         )
-        .pipe(collect)
-        .with_columns(pl.col(pl.Categorical).cast(pl.String))
-        .join(reasons.select("bounce_key", "bounce_reason"), on="bounce_key", how="left")
-        .drop("bounce_key")
+        .join(reasons, on=["smtp_status", "bounce_type"], how="left", nulls_equal=True)
+        .drop("bounce_type")
     )
     return counts, bounces
 
@@ -620,10 +678,20 @@ MONTHLY_COUNTS = {
 #: The columns of :func:`monthly_activity`: ``month`` (the first day of a calendar month, UTC), then
 #: one count per :data:`MONTHLY_COUNTS`. A run without events has an empty frame of this schema.
 MONTHLY_SCHEMA: dict[str, pl.DataType] = {"month": pl.Date(), **{n: pl.UInt64() for n in MONTHLY_COUNTS}}
+#: :func:`monthly_activity`'s pass: events per day and :data:`CLASS_PARTS`, whichever engine counted them.
+_BY_DAY_SCHEMA = {
+    "day": pl.Date(),
+    "event": pl.String(),
+    "in_range": pl.Boolean(),
+    "delivery": pl.Boolean(),
+    "machine": pl.Boolean(),
+    "bounce_class": pl.String(),
+    "n": pl.UInt64(),
+}
 
 
-def monthly_activity(events: pl.DataFrame | pl.LazyFrame, context: EventContext) -> pl.DataFrame:
-    """The log month by month, from one streaming pass: :data:`MONTHLY_SCHEMA`, sorted by ``month``.
+def monthly_activity(events: pl.DataFrame | pl.LazyFrame | LogEngine, context: EventContext) -> pl.DataFrame:
+    """The log month by month, from one pass on its engine: :data:`MONTHLY_SCHEMA`, sorted by ``month``.
 
     One row per calendar month (UTC) from the month of the first event at or before ``as_of`` to the
     month of ``as_of``, months without events included (as zeros, so a gap in the mailing shows);
@@ -632,23 +700,29 @@ def monthly_activity(events: pl.DataFrame | pl.LazyFrame, context: EventContext)
     score: machine opens and clicks are counted apart from the human ones, and in a log of sends
     only a send that did not bounce is a delivery. Empty (with the schema) when no event is in range.
     """
+    engine = as_engine(events)
     # Grouped by day (the UTC date costs half what the month does per event) and by what the classes
     # are made of (:data:`CLASS_PARTS`), then named and summed per month on the few thousand groups:
     # naming the class of every event would cost several times the rest of the pass.
-    by_day = in_batches(
-        events,
-        context.survey.rows,
-        lambda batch: (
-            classified_events(batch, context)
-            .filter(pl.col("in_range"))
-            .group_by(pl.col("timestamp").dt.date().alias("day"), *CLASS_PARTS)
-            .agg(n=pl.len())
+    by_day = engine.aggregate(
+        lambda log: (
+            classified_events(log, context, engine)
+            .filter(nw.col("in_range"))
+            .with_columns(day=nw.col("timestamp").dt.date())
+            .group_by("day", *CLASS_PARTS)
+            .agg(n=nw.len())
         ),
+        rows=context.survey.rows,
         keys=["day", *CLASS_PARTS],
         merged=[pl.col("n").sum()],
-    )
-    by_class = by_day.group_by(month=pl.col("day").dt.truncate("1mo"), cls=_event_class()).agg(
-        pl.col("n").sum()
+    ).cast(_BY_DAY_SCHEMA)
+    by_class = (
+        nw.from_native(by_day.lazy())
+        .with_columns(cls=_event_class())
+        .to_native()
+        .group_by(month=pl.col("day").dt.truncate("1mo"), cls="cls")
+        .agg(pl.col("n").sum())
+        .collect()
     )
     if by_class.is_empty():
         return pl.DataFrame(schema=MONTHLY_SCHEMA)
@@ -665,28 +739,23 @@ def monthly_activity(events: pl.DataFrame | pl.LazyFrame, context: EventContext)
     )
 
 
-def _kept(key: str) -> pl.Expr:
-    """The address column ``key`` for a result: the hash as it is, the text :func:`interned`."""
-    return interned(key) if key == "email" else pl.col(key)
-
-
 #: The low bits of :func:`address_hash` left zero, for an event's class (:data:`EVENT_CLASSES` fit).
 _CLASS_BITS = 5
 _HASH_MASK = (1 << 64) - (1 << _CLASS_BITS)
 
 
 def address_hash() -> pl.Expr:
-    """The 64-bit hash of ``email`` that addresses are grouped and matched by.
+    """The 64-bit hash of ``email`` that polars groups and matches addresses by.
 
     Its lowest :data:`_CLASS_BITS` bits are zero, so that an event's class is added into the same
-    integer (:func:`_address_class`): polars groups by one integer faster than by two keys.
+    integer (:func:`_hashed_by_class`): polars groups by one integer faster than by two keys.
     """
     return pl.col("email").hash() & _HASH_MASK
 
 
-def _address_class() -> pl.Expr:
-    """``email_hash`` and the event's :func:`_event_class` in one integer (see :func:`address_hash`)."""
-    return pl.col("email_hash") | _event_class().cast(pl.UInt64)
+def _count(condition: nw.Expr) -> nw.Expr:
+    """Inside an aggregation: the rows where ``condition`` holds (Spark sums no booleans)."""
+    return condition.cast(nw.Int64).sum()
 
 
 def _utc(moment: datetime) -> datetime:
@@ -694,35 +763,37 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _unlabelled_open() -> pl.Expr:
+def _unlabelled_open() -> nw.Expr:
     """Opens the ESP did not label and that carry no user agent, but name their campaign."""
     return (
-        (pl.col("event") == "open")
-        & pl.col("machine_open").is_null()
-        & pl.col("user_agent").is_null()
-        & pl.col("campaign").is_not_null()
+        (nw.col("event") == "open")
+        & nw.col("machine_open").is_null()
+        & nw.col("user_agent").is_null()
+        & ~nw.col("campaign").is_null()
     )
 
 
-def _fast_fetches(log: pl.LazyFrame, deliveries: pl.LazyFrame, *, seconds: int) -> pl.DataFrame:
+def _fast_fetches(
+    engine: LogEngine, log: nw.LazyFrame, deliveries: nw.LazyFrame, *, seconds: int
+) -> pl.DataFrame:
     """Unlabelled opens fetched within ``seconds`` of their campaign's delivery to the same address.
 
     Only these opens (rare: most ESPs give a user agent) are joined to the delivery times, so the
     log is never joined to itself.
     """
-    opens = (
-        log.filter(_unlabelled_open())
-        .select(interned("email"), interned("campaign"), "timestamp")
-        .pipe(collect)
-        .with_columns(pl.col("email", "campaign").cast(pl.String))
+    pair = [engine.kept(nw.col("email")), engine.kept(nw.col("campaign"))]
+    opens = engine.collect(log.filter(_unlabelled_open()).select(*pair, "timestamp")).with_columns(
+        pl.col("email", "campaign").cast(pl.String), pl.col("timestamp").cast(pl.Datetime("us", "UTC"))
     )
-    delivered_at = (
-        deliveries.filter(pl.col("campaign").is_not_null())
-        .join(opens.lazy().select("email", "campaign").unique(), on=["email", "campaign"], how="semi")
-        .group_by(interned("email"), interned("campaign"))
-        .agg(delivered_at=pl.col("timestamp").min())
-        .pipe(collect)
-        .with_columns(pl.col("email", "campaign").cast(pl.String))
+    wanted = engine.table(opens.select("email", "campaign").unique())
+    delivered_at = engine.collect(
+        deliveries.filter(~nw.col("campaign").is_null())
+        .join(wanted, on=["email", "campaign"], how="semi")
+        .select(*pair, "timestamp")
+        .group_by("email", "campaign")
+        .agg(delivered_at=nw.col("timestamp").min())
+    ).with_columns(
+        pl.col("email", "campaign").cast(pl.String), pl.col("delivered_at").cast(pl.Datetime("us", "UTC"))
     )
     return (
         opens.join(delivered_at, on=["email", "campaign"])

@@ -37,6 +37,8 @@ examples:
   listkit report results/           # results/report.html again, from the run stored in results/run/
   listkit policy > policy.toml      # every policy option with its range, to edit and pass as --config
   listkit synth --subscribers 10000 --out synthetic/
+  listkit features --events events.parquet --engine duckdb --out features.parquet
+  listkit run --subscribers list.csv --features features.parquet --out results/
   listkit run --help                # every option of a run, and more examples
 
 Exit status: 0 done, 2 bad input or options (one line on stderr says what to do), 1 an internal error.
@@ -52,9 +54,25 @@ examples:
       --format mailchimp --suppression-format mailgun --warmup-days 14
   # a ledger to share, its addresses hashed with the secret in $LISTKIT_EMAIL_SALT:
   listkit run --subscribers list.csv --events events.csv --out share/ --hash-emails
+  # the passes over the log on DuckDB (spills to disk) or Spark; the outputs are the same:
+  listkit run --subscribers list.csv --events events.csv --out results/ --engine duckdb
+  # the log summed up where it lives (listkit features), then the run without it:
+  listkit run --subscribers list.csv --features features.parquet --out results/
 
 Progress lines go to stderr when it is a terminal (--progress: always, --quiet: never); the summary
 and the files written go to stdout.
+"""
+
+_FEATURES_EXAMPLES = """\
+examples:
+  listkit features --events events.csv --out features.parquet
+  listkit features --events lake/events/ --engine duckdb --out features.parquet --as-of 2026-11-01
+  spark-submit --packages ... -m listkit features --events warehouse.email_events --engine spark \\
+      --out /shared/features.parquet
+  listkit run --subscribers list.csv --features features.parquet --out results/
+
+The summary holds for its as-of date and the policy options it was made with (--sunset-days,
+--score-half-life-days, --click-weight, --machine-open-seconds): a run with other values is refused.
 """
 
 _REPORT_EXAMPLES = """\
@@ -87,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--subscribers", required=True, type=Path, help="subscriber list (CSV or Parquet)")
     run.add_argument("--events", type=Path, help="event history (CSV or Parquet)")
+    run.add_argument(
+        "--features",
+        type=Path,
+        help="the event log summed up by `listkit features --out`, in place of --events and --feedback",
+    )
+    _add_engine_flag(run)
     run.add_argument("--feedback", type=Path, help="folder of .eml files or an mbox of bounce/complaint mail")
     run.add_argument("--out", required=True, type=Path, help="output folder (replaced whole)")
     run.add_argument("--config", type=Path, help="policy TOML file")
@@ -134,6 +158,32 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--config", type=Path, help="policy TOML file: print the complete policy it gives")
     listing.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
 
+    features = commands.add_parser(
+        "features",
+        help="sum up an event log per address and mailbox, for `listkit run --features`",
+        description=(
+            "Read an event log (and feedback mail) and sum it up on an engine into the folder --out, "
+            "which `listkit run --features` reads in place of the log."
+        ),
+        epilog=_FEATURES_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    features.add_argument(
+        "--events",
+        required=True,
+        help="event history (CSV or Parquet), or with --engine spark a table name or Parquet folder",
+    )
+    features.add_argument(
+        "--feedback", type=Path, help="folder of .eml files or an mbox of bounce/complaint mail"
+    )
+    features.add_argument("--out", required=True, type=Path, help="output folder (replaced whole)")
+    features.add_argument("--config", type=Path, help="policy TOML file (the run must use the same)")
+    features.add_argument("--encoding", help="text encoding of a CSV log that is not UTF-8 or UTF-16")
+    _add_engine_flag(features)
+    _add_progress_flags(features)
+    _add_policy_flags(features)
+    features.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+
     synth = commands.add_parser("synth", help="write a realistic synthetic list and event log")
     synth.add_argument("--subscribers", required=True, type=int, help="number of subscriber rows")
     synth.add_argument("--out", required=True, type=Path, help="output folder")
@@ -157,6 +207,17 @@ class _Version(argparse.Action):
 
         print(f"listkit {__version__}")  # on stdout, as argparse's own version action does
         parser.exit()
+
+
+def _add_engine_flag(command: argparse.ArgumentParser) -> None:
+    from listkit.engines import DEFAULT_ENGINE, ENGINES
+
+    command.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=DEFAULT_ENGINE,
+        help=f"where the passes over the event log run (default {DEFAULT_ENGINE}; the outputs are the same)",
+    )
 
 
 def _add_progress_flags(command: argparse.ArgumentParser) -> None:
@@ -220,6 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report(args)
         if args.command == "policy":
             return _policy(args)
+        if args.command == "features":
+            return _features(args)
         return _synth(args)
     except ListkitError as error:
         print(redact(f"listkit: error: {error}", keep=paths), file=sys.stderr)
@@ -262,6 +325,7 @@ def _run(args: argparse.Namespace) -> int:
         feedback=args.feedback,
         previous=args.previous,
         config=args.config,
+        features=args.features,
     )
     # The pipeline's and export's stage hooks are asked for only when their lines are shown.
     hooks = {"progress": progress} if (progress := stage_printer(args)) else {}
@@ -277,6 +341,8 @@ def _run(args: argparse.Namespace) -> int:
                 feedback=args.feedback,
                 previous=args.previous,
                 scratch=scratch,
+                engine=args.engine,
+                features=args.features,
                 **hooks,
             )
         written = export(
@@ -359,6 +425,42 @@ def stage_printer(args: argparse.Namespace, stream: TextIO | None = None) -> Pro
         print(stage_line(stage, seconds, counts), file=stream, flush=True)
 
     return hook
+
+
+def _features(args: argparse.Namespace) -> int:
+    from listkit.outdir import replacement
+    from listkit.pipeline import summarise_files
+
+    policy = policy_from_args(args)  # refused before the output folder is touched
+    hooks = {"progress": progress} if (progress := stage_printer(args)) else {}
+    events = _table_or_path(args.events, args.engine)
+    inputs = {
+        "events": events if isinstance(events, Path) else None,
+        "feedback": args.feedback,
+        "config": args.config,
+    }
+    with replacement(args.out, inputs=inputs) as staging:
+        summary = summarise_files(
+            events,
+            policy=policy,
+            encoding=args.encoding,
+            feedback=args.feedback,
+            engine=args.engine,
+            scratch=staging.scratch,
+            **hooks,
+        )
+        summary.save(staging.folder)
+    print(
+        f"listkit: summed up {summary.survey.rows:,} events of {summary.activity.height:,} addresses "
+        f"as of {summary.as_of:%Y-%m-%d} on {summary.engine} into {args.out}"
+    )
+    return 0
+
+
+def _table_or_path(events: str, engine: str) -> str | Path:
+    """``--events`` as a path, or for Spark a table name when no such file or folder exists."""
+    path = Path(events).expanduser()
+    return events if engine == "spark" and not path.exists() and "/" not in events else path
 
 
 def _report(args: argparse.Namespace) -> int:

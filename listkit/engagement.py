@@ -143,7 +143,7 @@ def event_features(
         # Mailboxes whose every event came after as_of have no features, unless they opted out then.
         .filter((pl.col("events") > 0) | (pl.col("opt_outs_after_as_of") > 0))
     )
-    on = join_key(activity)
+    on = join_key(activity, events)
     address_keys = addresses.select(on, "mailbox_key")
     latest_times = features.select("mailbox_key", "last_engagement_at", "last_delivery_at")
     mailbox_times = address_keys.join(latest_times, on="mailbox_key").drop("mailbox_key")
@@ -195,14 +195,11 @@ def last_engagement_by_address(activity: pl.DataFrame, mailbox_keys: pl.DataFram
 def _latest(condition: pl.Expr, column: str = "smtp_status") -> pl.Expr:
     """Inside a group-by: ``column`` of the latest bounce meeting ``condition``.
 
-    Sorted by time, then status, so ties give the same answer on every run.
+    Sorted by time, then status, then reason, so ties give the same answer on every run and engine
+    (whatever order the bounces came in).
     """
-    return (
-        pl.col(column)
-        .filter(condition)
-        .sort_by(pl.col("timestamp").filter(condition), pl.col("smtp_status").filter(condition))
-        .last()
-    )
+    order = [pl.col(name).filter(condition) for name in ("timestamp", "smtp_status", "bounce_reason")]
+    return pl.col(column).filter(condition).sort_by(*order, nulls_last=False).last()
 
 
 def _score() -> pl.Expr:

@@ -72,6 +72,7 @@ def run_inputs(
     feedback: str | Path | None = None,
     previous: str | Path | None = None,
     config: str | Path | None = None,
+    features: str | Path | None = None,
 ) -> dict[str, str | Path | None]:
     """Every input a run reads, by role, as :func:`export` (and ``output_lock``) take them.
 
@@ -80,6 +81,7 @@ def run_inputs(
     return {
         "subscribers": subscribers,
         "events": events,
+        "features": features,
         "feedback": feedback,
         "previous": previous,
         "config": config,

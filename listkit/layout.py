@@ -17,6 +17,7 @@ __all__ = [
     "RUN_DIR",
     "RUN_FILES",
     "SEGMENTS_DIR",
+    "SUMMARY_FILES",
     "SUPPRESSION_DIR",
     "SUPPRESSION_FILE",
     "WARMUP_DIR",
@@ -55,6 +56,18 @@ RUN_FILES = {
     "segment_profiles": "segment_profiles.parquet",
     "monthly": "monthly.parquet",
     "changes": "changes.parquet",
+}
+
+#: The files of an event summary (``listkit features --out``, a folder read by ``listkit run
+#: --features``): see :meth:`listkit.log_summary.LogSummary.save`.
+SUMMARY_FILES = {
+    # A manifest, as every listkit output folder has: a later --out may replace it whole.
+    "meta": MANIFEST_FILE,
+    "activity": "addresses.parquet",
+    "mailbox_keys": "mailbox_keys.parquet",
+    "features": "mailboxes.parquet",
+    "monthly": "monthly.parquet",
+    "bounce_reasons": "bounce_reasons.parquet",
 }
 
 

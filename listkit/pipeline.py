@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from listkit.activity import LogSurvey, address_activity, event_context, monthly_activity, survey_events
+from listkit.activity import LogSurvey, address_activity, event_context, survey_events
 from listkit.addresses import check_addresses, in_shared_mailbox
 from listkit.cells import named
 from listkit.changes import changes, load_previous
@@ -31,10 +31,12 @@ from listkit.diagnostics import (
 )
 from listkit.domains import apply_suggestions, check_mx
 from listkit.engagement import event_features, last_engagement_by_address
+from listkit.engines import DEFAULT_ENGINE, engine_for
 from listkit.errors import InputError
 from listkit.feedback import FeedbackResult, read_feedback
 from listkit.formula import unguard
 from listkit.hashing import ledger_is_hashed
+from listkit.log_summary import LogSummary, event_mailbox_keys, summarise_log
 from listkit.merge_fields import is_placeholder_name
 from listkit.policy import Policy, parse_as_of
 from listkit.preload import import_in_background
@@ -110,6 +112,9 @@ def run(
     feedback: FeedbackResult | None = None,
     previous_profiles: pl.DataFrame | None = None,
     progress: Progress | None = None,
+    engine: str = DEFAULT_ENGINE,
+    scratch: str | Path | None = None,
+    summary: LogSummary | None = None,
 ) -> RunResult:
     """Validate, score, flag and segment a list: one explained outcome per subscriber row.
 
@@ -119,8 +124,13 @@ def run(
     than memory.
     ``feedback`` (from :func:`listkit.read_feedback`) adds the bounces and complaints found in raw
     DSN and ARF mail to the events.
+    ``engine`` (one of :data:`listkit.engines.ENGINES`) is where the passes over the log run (DuckDB
+    and Spark work in ``scratch``, default the system's temporary folder); the outputs are the same
+    on every engine. ``summary`` (a :class:`~listkit.log_summary.LogSummary`, from ``listkit
+    features``) replaces the log: ``events`` and ``feedback`` must then be omitted.
     ``progress`` (a :data:`Progress` hook) is called after each stage: ``survey``, ``activity``,
-    ``monthly``, ``addresses``, ``features``, ``rules`` and ``segments``.
+    ``monthly``, ``features``, ``addresses``, ``rules`` and ``segments`` (the first four only when
+    the log is read here).
     """
     stages = _Stages(progress)
     policy = policy or Policy()
@@ -129,32 +139,34 @@ def run(
             "the subscriber frame repeats source_row values; give each row its own number "
             "(read_subscribers does, concatenated frames need renumbering)"
         )
-    # A frame stays a frame (aggregated whole); a LazyFrame is streamed in slices.
-    events = events if events is not None else pl.DataFrame(schema=EVENT_COLUMNS)
-    found = feedback.events if feedback is not None else pl.DataFrame(schema=EVENT_COLUMNS)
-    # The log is read in a fixed number of streaming passes (see listkit.activity); everything
-    # after them works on one row per address or per mailbox.
-    survey = survey_events(_with_feedback(events, found))
-    as_of = _resolve_as_of(policy, subscribers, survey)
-    stages.done("survey", events=survey.rows)
-    if survey.rows:  # scikit-learn is imported during the passes over the log (after its reading,
-        import_in_background(*ESTIMATOR_MODULES)  # whose memory peaks), not after them
-    # Feedback mail with no date at all counts as of the run: a complaint is never dropped for want
-    # of a date (as_of is the latest event unless set, so this changes no other date).
-    events = _with_feedback(events, found.with_columns(pl.col("timestamp").fill_null(as_of)))
-    context = event_context(events, as_of=as_of, policy=policy, survey=survey)
-    activity = address_activity(events, context)
-    event_keys = event_mailbox_keys(activity["email"])
-    stages.done("activity", addresses=activity.height)
-    # One more pass, month by month, for the report's engagement over time.
-    monthly = monthly_activity(events, context)
-    stages.done("monthly", months=monthly.height)
+    if summary is None:
+        # A frame stays a frame (aggregated whole); a LazyFrame is streamed in slices.
+        events = events if events is not None else pl.DataFrame(schema=EVENT_COLUMNS)
+        if _has_rows(events):
+            # scikit-learn is imported during the passes over the log (after its reading, whose
+            # memory peaks), not after them.
+            import_in_background(*ESTIMATOR_MODULES)
+        log = engine_for(engine, events, scratch=scratch)
+        try:
+            summary = summarise_log(
+                log,
+                policy=policy,
+                feedback_events=feedback.events if feedback is not None else None,
+                default_as_of=_latest_signup(subscribers),
+                done=stages.done,
+            )
+        finally:
+            log.close()
+    elif events is not None or feedback is not None:
+        raise InputError("give run either the events (and feedback) or their summary, not both")
+    elif summary.survey.rows:
+        import_in_background(*ESTIMATOR_MODULES)
+    survey, as_of, activity = summary.survey, summary.as_of, summary.activity
+    event_keys, features, monthly = summary.mailbox_keys, summary.features, summary.monthly
+    if survey.rows == 0:  # no log: the latest sign-up, as for a run without events
+        as_of = policy.as_of or _latest_signup(subscribers) or EPOCH
 
     rows = validate(subscribers, policy=policy)
-    stages.done("addresses", rows=rows.height)
-    features = event_features(
-        events, event_keys, as_of=as_of, policy=policy, context=context, activity=activity
-    )
     if features.is_empty():  # a list without history: nothing to look up among a million keys
         rows = rows.with_columns(
             pl.lit(None, dtype).alias(name) for name, dtype in features.drop("mailbox_key").schema.items()
@@ -174,7 +186,7 @@ def run(
         .clip(lower_bound=0),
     )
     rows = _with_address_engagement(rows, activity, event_keys)
-    stages.done("features", mailboxes=features.height)
+    stages.done("addresses", rows=rows.height)
     flagged = flag(rows, policy=policy)
     compliance = compliance_table(activity)
     unmatched = _not_on_list(features, flagged)
@@ -225,13 +237,6 @@ def run(
         warnings=tuple(warnings),
         stage_seconds=stages.seconds,
     )
-
-
-def _with_feedback(events: pl.DataFrame | pl.LazyFrame, found: pl.DataFrame) -> pl.DataFrame | pl.LazyFrame:
-    """The event log with the events read from feedback mail (a LazyFrame stays lazy)."""
-    if found.is_empty():
-        return events
-    return pl.concat([events, found if isinstance(events, pl.DataFrame) else found.lazy()], how="diagonal")
 
 
 def validate(subscribers: pl.DataFrame, *, policy: Policy | None = None) -> pl.DataFrame:
@@ -298,6 +303,8 @@ def run_files(
     stream_events: bool = True,
     scratch: str | Path | None = None,
     progress: Progress | None = None,
+    engine: str = DEFAULT_ENGINE,
+    features: str | Path | None = None,
 ) -> RunResult:
     """Read the input files and :func:`run` them.
 
@@ -307,32 +314,29 @@ def run_files(
     ends, so memory depends on the number of addresses, not on the length of the log. With
     ``stream_events=False`` it is loaded whole instead (:func:`listkit.read_events`); the outputs are
     the same either way. ``feedback`` is a folder of ``.eml`` files or an mbox of bounce and complaint
-    mail. ``progress`` (a :data:`Progress` hook) is called after ``reading`` (the inputs), after each
-    stage of :func:`run`, and after ``changes`` when there is a ``previous`` run.
+    mail. ``engine`` is where the passes over the log run (:func:`run`). ``features`` (the folder
+    :func:`summarise_files` or ``listkit features`` wrote) replaces ``events`` and ``feedback``, which
+    must then be omitted. ``progress`` (a :data:`Progress` hook) is called after ``reading`` (the
+    inputs), after each stage of :func:`run`, and after ``changes`` when there is a ``previous`` run.
     """
     stages = _Stages(progress)
-    policy = policy or (Policy.from_toml(config) if config else Policy())
-    if as_of is not None:
-        policy = policy.replace(as_of=parse_as_of(as_of))
+    policy = _policy(policy, config, as_of)
+    if features is not None and (events is not None or feedback is not None):
+        raise InputError(
+            "--features replaces the event log and the feedback mail",
+            file=features,
+            hint="give either --features or --events (and --feedback), not both",
+        )
     # An earlier run's output folder: its segment names are kept and ``changes`` is filled in.
     previous_ledger, previous_profiles = _previous_run(previous) if previous is not None else (None, None)
     subscriber_frame = read_subscribers(subscribers, encoding=encoding)
+    summary = None
+    if features is not None:
+        summary = LogSummary.load(features)
+        summary.check_matches(policy, source=features)
     with tempfile.TemporaryDirectory(prefix="listkit-run-", dir=scratch) as work:
-        if events is None:
-            event_frame = None
-        elif stream_events:  # never whole in memory
-            event_frame = scan_events(events, encoding=encoding, scratch=work)
-        else:
-            event_frame = read_events(events, encoding=encoding)
-        feedback_result = read_feedback(feedback) if feedback is not None else None
-        read = {"rows": subscriber_frame.height}
-        if isinstance(event_frame, pl.DataFrame):
-            read["events"] = event_frame.height
-        elif event_frame is not None:  # read into Parquet files: counted from their footers
-            read["events"] = event_frame.select(pl.len()).collect().item()
-        if feedback_result is not None:
-            read["feedback_events"] = feedback_result.events.height
-        stages.done("reading", **read)
+        event_frame, feedback_result, read = _read_log(events, feedback, encoding, stream_events, work)
+        stages.done("reading", rows=subscriber_frame.height, **read)
         result = run(
             subscriber_frame,
             event_frame,
@@ -340,6 +344,9 @@ def run_files(
             feedback=feedback_result,
             previous_profiles=previous_profiles,
             progress=progress,
+            engine=engine,
+            scratch=work,
+            summary=summary,
         )
     seconds = stages.seconds | result.stage_seconds
     stages = _Stages(progress)  # timed from the end of run's last stage
@@ -347,6 +354,78 @@ def run_files(
         result = dataclasses.replace(result, changes=changes(previous_ledger, result.ledger))
         stages.done("changes", rows=result.changes.height)
     return dataclasses.replace(result, stage_seconds=seconds | stages.seconds)
+
+
+def summarise_files(
+    events: str | Path | None,
+    *,
+    policy: Policy | None = None,
+    config: str | Path | None = None,
+    as_of: str | datetime | None = None,
+    encoding: str | None = None,
+    feedback: str | Path | None = None,
+    engine: str = DEFAULT_ENGINE,
+    scratch: str | Path | None = None,
+    progress: Progress | None = None,
+) -> LogSummary:
+    """Read an event log (and feedback mail) and sum it up on ``engine``: what ``listkit features`` writes.
+
+    The options mean what they mean to :func:`run_files`; the summary is then given to
+    ``run_files(features=...)`` (after :meth:`LogSummary.save`) in place of the log. ``as_of`` defaults
+    to the latest event.
+    """
+    stages = _Stages(progress)
+    policy = _policy(policy, config, as_of)
+    with tempfile.TemporaryDirectory(prefix="listkit-features-", dir=scratch) as work:
+        event_frame, feedback_result, read = _read_log(events, feedback, encoding, True, work)
+        stages.done("reading", **read)
+        log = engine_for(
+            engine,
+            event_frame if event_frame is not None else pl.DataFrame(schema=EVENT_COLUMNS),
+            scratch=work,
+        )
+        try:
+            summary = summarise_log(
+                log,
+                policy=policy,
+                feedback_events=feedback_result.events if feedback_result is not None else None,
+                done=stages.done,
+            )
+        finally:
+            log.close()
+    return summary
+
+
+def _policy(policy: Policy | None, config: str | Path | None, as_of: str | datetime | None) -> Policy:
+    """The run's policy: ``policy``, else the ``config`` file's, else the default; ``as_of`` overrides."""
+    policy = policy or (Policy.from_toml(config) if config else Policy())
+    return policy.replace(as_of=parse_as_of(as_of)) if as_of is not None else policy
+
+
+def _read_log(
+    events: str | Path | None,
+    feedback: str | Path | None,
+    encoding: str | None,
+    stream_events: bool,
+    work: str,
+) -> tuple[pl.DataFrame | pl.LazyFrame | None, FeedbackResult | None, dict[str, int]]:
+    """The event log (streamed into ``work`` unless not ``stream_events``), the feedback mail, and
+    what was read (the ``reading`` stage's counts)."""
+    if events is None:
+        event_frame = None
+    elif stream_events:  # never whole in memory
+        event_frame = scan_events(events, encoding=encoding, scratch=work)
+    else:
+        event_frame = read_events(events, encoding=encoding)
+    feedback_result = read_feedback(feedback) if feedback is not None else None
+    read = {}
+    if isinstance(event_frame, pl.DataFrame):
+        read["events"] = event_frame.height
+    elif event_frame is not None:  # read into Parquet files: counted from their footers
+        read["events"] = event_frame.select(pl.len()).collect().item()
+    if feedback_result is not None:
+        read["feedback_events"] = feedback_result.events.height
+    return event_frame, feedback_result, read
 
 
 def _previous_run(folder: str | Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
@@ -378,19 +457,15 @@ def _passthrough_columns(subscribers: pl.DataFrame, *, reserved: set[str]) -> pl
     return subscribers.select("source_row", *(named(name) for name in extra)).rename(renamed)
 
 
-def _resolve_as_of(policy: Policy, subscribers: pl.DataFrame, survey: LogSurvey) -> datetime:
-    """The policy's ``as_of``, else the latest event, else the latest sign-up (never the wall clock)."""
-    if policy.as_of is not None:
-        return policy.as_of
-    latest = survey.latest or subscribers["signup_at"].max()
-    return latest if isinstance(latest, datetime) else EPOCH
+def _latest_signup(subscribers: pl.DataFrame) -> datetime | None:
+    """The list's latest sign-up: ``as_of`` when neither the policy nor the log gives one."""
+    latest = subscribers["signup_at"].max()
+    return latest if isinstance(latest, datetime) else None
 
 
-def event_mailbox_keys(addresses: pl.Series) -> pl.DataFrame:
-    """Each distinct raw event address (``email``) with its mailbox key and normalised form."""
-    distinct = addresses.drop_nulls().unique().sort().to_frame("email")
-    checked = check_addresses(distinct["email"]).select("mailbox_key", "email_normalized")
-    return pl.concat([distinct, checked], how="horizontal")
+def _has_rows(events: pl.DataFrame | pl.LazyFrame) -> bool:
+    """False for a frame without rows (a LazyFrame is not read to find out)."""
+    return not isinstance(events, pl.DataFrame) or events.height > 0
 
 
 def _mx_answers(domains: pl.Series, policy: Policy) -> pl.DataFrame:

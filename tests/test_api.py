@@ -46,7 +46,7 @@ def test_each_stage_runs_on_its_own_and_composes_like_run():
 
 
 def test_a_run_carries_the_seconds_of_each_stage_in_order_but_never_stores_them(tmp_path):
-    stages = ["survey", "activity", "monthly", "addresses", "features", "rules", "segments"]
+    stages = ["survey", "activity", "monthly", "features", "addresses", "rules", "segments"]
     subscribers = listkit.read_subscribers(SAMPLE / "subscribers.csv")
     result = listkit.run(subscribers, listkit.read_events(SAMPLE / "events.csv"))
     assert list(result.stage_seconds) == stages

@@ -94,7 +94,7 @@ def test_suppression_and_manifest_are_complete(sample_run):
 
 
 #: The stages of a run with events and the report, in the order they run.
-RUN_STAGES = ["reading", "survey", "activity", "monthly", "addresses", "features", "rules", "segments"]
+RUN_STAGES = ["reading", "survey", "activity", "monthly", "features", "addresses", "rules", "segments"]
 
 
 def test_manifest_times_every_stage_in_the_order_they_ran(sample_run):

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from listkit.activity import bounce_class, survey_events
+from listkit.activity import classified_events, event_context
+from listkit.engines import PolarsEngine
 from listkit.engagement import event_features
 from listkit.policy import Policy
 from listkit.schema import EVENT_COLUMNS
@@ -55,7 +56,9 @@ def history(email: str, *, days_ago: list[int], opens: list[int] = (), clicks: l
 def test_bounce_classes_follow_rfc_3463(status, bounce_type, expected):
     events = frame([{"email": "a@x.com", "event": "bounce", "timestamp": AS_OF,
                      "smtp_status": status, "bounce_type": bounce_type}])  # fmt: skip
-    assert events.select(bounce_class(survey_events(events).bounce_reasons)).item() == expected
+    engine = PolarsEngine(events)
+    context = event_context(engine, as_of=AS_OF, policy=Policy())
+    assert engine.collect(classified_events(engine.log(), context, engine))["bounce_class"].item() == expected
 
 
 def test_windows_and_deliveries_since_engagement():

@@ -275,8 +275,8 @@ def test_progress_is_reported_after_each_stage_and_nothing_is_printed(hand_files
         "survey",
         "activity",
         "monthly",
-        "addresses",
         "features",
+        "addresses",
         "rules",
         "segments",
     ]

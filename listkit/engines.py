@@ -1,0 +1,338 @@
+"""Where the event log's passes run: polars (the default), DuckDB or Spark.
+
+Every pass of :mod:`listkit.activity` is written once, as narwhals queries (``narwhals`` runs one
+polars-like API lazily on polars, DuckDB and PySpark; see ``docs/engines.md`` for why it was chosen
+over Ibis and generated SQL). An engine says only *where* they run and what differs by engine, never
+what is counted:
+
+- :meth:`LogEngine.log` gives the log as a narwhals LazyFrame on the engine, and
+  :meth:`LogEngine.table` moves a small polars frame there (for joins);
+- :meth:`LogEngine.aggregate` runs a pass: polars over batches of whole parts
+  (:func:`listkit.streaming.in_batches`), DuckDB and Spark in one query (they spill to disk and
+  split the work themselves);
+- :meth:`LogEngine.with_bounce_key` keys an event's bounce status and type, and
+  :attr:`LogEngine.hashes_addresses` says whether addresses are grouped by a 64-bit hash (polars:
+  several times faster) or by their text.
+
+Results come back as polars frames, cast to one schema per pass by the caller, so the rest of a run
+never knows which engine ran.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import narwhals as nw
+import polars as pl
+
+from listkit.errors import ConfigError
+from listkit.schema import EVENT_COLUMNS
+from listkit.streaming import collect, in_batches
+
+#: The engines ``--engine`` accepts; polars is the default.
+ENGINES = ("polars", "duckdb", "spark")
+DEFAULT_ENGINE = "polars"
+
+#: What each engine needs installed, and the extra of ``pyproject.toml`` that installs it.
+_ENGINE_PACKAGES = {"duckdb": ("duckdb", "duckdb"), "spark": ("pyspark", "spark")}
+
+Query = Callable[[nw.LazyFrame], nw.LazyFrame]
+
+#: The separator of the text bounce key (a control character no status or type contains).
+_KEY_SEPARATOR = "\x1f"
+
+
+class LogEngine:
+    """An event log on one engine. Subclasses give :meth:`_main`, :meth:`table` and :meth:`collect`."""
+
+    name = ""
+    #: Addresses grouped by :func:`listkit.activity.address_hash` (polars) rather than by text.
+    hashes_addresses = False
+    #: A few events added to the log (from feedback mail), kept in this process and moved to the engine.
+    extra: pl.DataFrame | None = None
+
+    def log(self) -> nw.LazyFrame:
+        """The canonical event log, lazily, on this engine (with :attr:`extra`, if any)."""
+        if self.extra is None or self.extra.is_empty():
+            return self._main()
+        return nw.concat([self._main(), self.table(canonical_events(self.extra).collect())], how="vertical")
+
+    def with_extra(self, extra: pl.DataFrame | None) -> LogEngine:
+        """The same log with ``extra`` events (canonical columns) instead of the earlier ones."""
+        engine = copy.copy(self)
+        engine.extra = extra
+        return engine
+
+    def _main(self) -> nw.LazyFrame:
+        raise NotImplementedError
+
+    def table(self, frame: pl.DataFrame) -> nw.LazyFrame:
+        """A small polars ``frame`` (a lookup table) on this engine, to join with the log."""
+        raise NotImplementedError
+
+    def collect(self, query: nw.LazyFrame) -> pl.DataFrame:
+        """Run ``query`` and bring its (small) result back as a polars frame."""
+        raise NotImplementedError
+
+    def aggregate(
+        self, query: Query, *, rows: int, keys: list[str], merged: list[pl.Expr], by_address: bool = False
+    ) -> pl.DataFrame:
+        """``query`` (a pass: the log in, an aggregation out) run over the whole log.
+
+        ``rows``, ``keys``, ``merged`` and ``by_address`` say how polars may split the pass into batches
+        (:func:`listkit.streaming.in_batches`); other engines run it in one query.
+        """
+        return self.collect(query(self.log()))
+
+    def kept(self, text: nw.Expr) -> nw.Expr:
+        """``text`` as a pass keeps it in its result (polars interns it: see
+        :func:`listkit.streaming.interned`)."""
+        return text
+
+    def with_bounce_key(self, frame: nw.LazyFrame, seed: int) -> nw.LazyFrame:
+        """``frame`` with ``bounce_key``: one value per (``smtp_status``, ``bounce_type``) pair.
+
+        Here the pair's text with a separator (nulls spelt apart from every text); polars hashes it.
+        ``seed`` is the polars hash's and changes nothing here.
+        """
+        return frame.with_columns(bounce_key=text_bounce_key())
+
+    def with_age(self, frame: nw.LazyFrame, as_of_us: int) -> nw.LazyFrame:
+        """``frame`` with ``age_us``: microseconds from each event's ``timestamp`` to ``as_of_us`` (the
+        epoch microsecond of ``as_of``). narwhals has no epoch time that runs everywhere, so each engine
+        spells it."""
+        raise NotImplementedError
+
+    def bounce_keys(self, pairs: pl.DataFrame, seed: int) -> pl.Series:
+        """The ``bounce_key`` of each row of ``pairs`` (distinct status and type pairs), as
+        :meth:`with_bounce_key` gives it to events."""
+        return self.with_bounce_key(nw.from_native(pairs.lazy()), seed).to_native().collect()["bounce_key"]
+
+    def close(self) -> None:
+        """Free what the engine holds (a connection, a session, scratch files)."""
+
+
+def text_bounce_key() -> nw.Expr:
+    """(``smtp_status``, ``bounce_type``) as one text, a null apart from every text (``\\x00``)."""
+    status, kind = (nw.col(name).fill_null("\x00") for name in ("smtp_status", "bounce_type"))
+    return nw.concat_str([status, nw.lit(_KEY_SEPARATOR), kind])
+
+
+class PolarsEngine(LogEngine):
+    """The log as a polars frame (in memory) or LazyFrame (streamed), the default engine."""
+
+    name = "polars"
+    hashes_addresses = True
+
+    def __init__(self, events: pl.DataFrame | pl.LazyFrame) -> None:
+        self._events = events
+
+    @property
+    def events(self) -> pl.DataFrame | pl.LazyFrame:
+        """The log as polars holds it, :attr:`extra` included (a LazyFrame stays lazy)."""
+        if self.extra is None or self.extra.is_empty():
+            return self._events
+        extra = self.extra if isinstance(self._events, pl.DataFrame) else self.extra.lazy()
+        return pl.concat([self._events, extra], how="diagonal")
+
+    def log(self) -> nw.LazyFrame:
+        return nw.from_native(self.events.lazy())
+
+    def table(self, frame: pl.DataFrame) -> nw.LazyFrame:
+        return nw.from_native(frame.lazy())
+
+    def collect(self, query: nw.LazyFrame) -> pl.DataFrame:
+        return collect(query.to_native())
+
+    def aggregate(
+        self, query: Query, *, rows: int, keys: list[str], merged: list[pl.Expr], by_address: bool = False
+    ) -> pl.DataFrame:
+        def native(batch: pl.LazyFrame) -> pl.LazyFrame:
+            return query(nw.from_native(batch)).to_native()
+
+        return in_batches(self.events, rows, native, keys=keys, merged=merged, by_address=by_address)
+
+    def kept(self, text: nw.Expr) -> nw.Expr:
+        return text.cast(nw.Categorical)
+
+    def with_bounce_key(self, frame: nw.LazyFrame, seed: int) -> nw.LazyFrame:
+        return nw.from_native(frame.to_native().with_columns(bounce_key=polars_bounce_key(seed)))
+
+    def with_age(self, frame: nw.LazyFrame, as_of_us: int) -> nw.LazyFrame:
+        age = as_of_us - pl.col("timestamp").dt.epoch("us")
+        return nw.from_native(frame.to_native().with_columns(age_us=age))
+
+
+def polars_bounce_key(seed: int) -> pl.Expr:
+    """The polars engine's 64-bit key of an event's (``smtp_status``, ``bounce_type``) pair.
+
+    Two seeded string hashes combined: ten times cheaper per event than hashing a struct, and only the
+    few thousand distinct pairs of a log need to differ (:mod:`listkit.activity` picks the first seed
+    under which they do).
+    """
+    return pl.col("smtp_status").hash(seed=2 * seed + 1) ^ pl.col("bounce_type").hash(seed=2 * seed + 2)
+
+
+def as_engine(events: pl.DataFrame | pl.LazyFrame | LogEngine) -> LogEngine:
+    """``events`` as a :class:`LogEngine`: a polars frame runs on polars."""
+    return events if isinstance(events, LogEngine) else PolarsEngine(events)
+
+
+class DuckDBEngine(LogEngine):
+    """The log in an embedded DuckDB database: it spills to disk, for logs far larger than memory."""
+
+    name = "duckdb"
+
+    def __init__(self, events: pl.DataFrame | pl.LazyFrame, *, scratch: str | Path | None = None) -> None:
+        duckdb = _imported("duckdb")
+        self._folder = Path(tempfile.mkdtemp(prefix="listkit-duckdb-", dir=scratch))
+        self.connection = duckdb.connect(config={"temp_directory": str(self._folder / "spill")})
+        self.connection.execute("SET TimeZone = 'UTC'")
+        self._log = self.connection.read_parquet(str(_as_parquet(events, self._folder)))
+
+    def _main(self) -> nw.LazyFrame:
+        return nw.from_native(self._log)
+
+    def table(self, frame: pl.DataFrame) -> nw.LazyFrame:
+        return nw.from_native(self.connection.from_arrow(frame.to_arrow()))
+
+    def collect(self, query: nw.LazyFrame) -> pl.DataFrame:
+        return query.to_native().pl()
+
+    def with_age(self, frame: nw.LazyFrame, as_of_us: int) -> nw.LazyFrame:
+        import duckdb
+
+        epoch = duckdb.FunctionExpression("epoch_us", duckdb.ColumnExpression("timestamp"))
+        age = (duckdb.ConstantExpression(as_of_us) - epoch).alias("age_us")
+        return nw.from_native(frame.to_native().select(duckdb.StarExpression(), age))
+
+    def close(self) -> None:
+        self.connection.close()
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+
+class SparkEngine(LogEngine):
+    """The log as a Spark DataFrame: a local session unless one is running (``spark-submit``)."""
+
+    name = "spark"
+
+    def __init__(
+        self,
+        events: pl.DataFrame | pl.LazyFrame | Any,
+        *,
+        scratch: str | Path | None = None,
+        session: Any = None,
+    ) -> None:
+        _imported("pyspark")
+        from pyspark.sql import DataFrame, SparkSession
+
+        self.session = session or SparkSession.getActiveSession() or _local_session()
+        self.session.conf.set("spark.sql.session.timeZone", "UTC")
+        self._folder = Path(tempfile.mkdtemp(prefix="listkit-spark-", dir=scratch))
+        if isinstance(events, DataFrame):  # a table where the events live, already canonical
+            self._log = events
+        else:
+            self._log = self.session.read.parquet(str(_as_parquet(events, self._folder)))
+
+    def _main(self) -> nw.LazyFrame:
+        return nw.from_native(self._log)
+
+    def table(self, frame: pl.DataFrame) -> nw.LazyFrame:
+        return nw.from_native(self.session.createDataFrame(frame.to_arrow()))
+
+    def collect(self, query: nw.LazyFrame) -> pl.DataFrame:
+        return pl.from_arrow(query.to_native().toArrow())
+
+    def with_age(self, frame: nw.LazyFrame, as_of_us: int) -> nw.LazyFrame:
+        from pyspark.sql import functions
+
+        age = functions.lit(as_of_us) - functions.unix_micros(functions.col("timestamp"))
+        return nw.from_native(frame.to_native().withColumn("age_us", age))
+
+    def close(self) -> None:
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+
+def engine_for(
+    name: str, events: pl.DataFrame | pl.LazyFrame | Any, *, scratch: str | Path | None = None
+) -> LogEngine:
+    """The :class:`LogEngine` called ``name`` (one of :data:`ENGINES`) over ``events``.
+
+    Raises :class:`~listkit.errors.ConfigError` for an unknown name or an engine not installed.
+    """
+    if name == "polars":
+        return PolarsEngine(events)
+    if name == "duckdb":
+        return DuckDBEngine(events, scratch=scratch)
+    if name == "spark":
+        return SparkEngine(events, scratch=scratch)
+    raise ConfigError(f"--engine {name!r} is not one of {', '.join(ENGINES)}; choose one of them")
+
+
+def _imported(package: str) -> Any:
+    """``package`` imported, or a :class:`ConfigError` naming the extra that installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(package)
+    except ImportError:
+        extra = dict(_ENGINE_PACKAGES.values())[package]
+        raise ConfigError(
+            f"this engine needs the Python package {package}, which is not installed; "
+            f"install it with: pip install 'listkit[{extra}]'"
+        ) from None
+
+
+def canonical_events(events: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    """``events`` with exactly the canonical columns in their order, the event name as plain text:
+    what every engine reads (columns outside the contract's, such as the part of a stored log, are
+    left out)."""
+    lazy = events.lazy()
+    present = lazy.collect_schema().names()
+    columns = (
+        (pl.col(name) if name in present else pl.lit(None)).cast(pl.String if name == "event" else dtype)
+        for name, dtype in EVENT_COLUMNS.items()
+    )
+    return lazy.select(*(column.alias(name) for column, name in zip(columns, EVENT_COLUMNS, strict=True)))
+
+
+def _as_parquet(events: pl.DataFrame | pl.LazyFrame, folder: Path) -> Path:
+    """``events`` written to one Parquet file in ``folder`` (streamed from a LazyFrame), for an engine
+    outside this process's memory to read."""
+    target = folder / "events.parquet"
+    canonical_events(events).sink_parquet(target, compression="lz4")
+    return target
+
+
+def _local_session() -> Any:
+    """A Spark session in local mode on every core, for a run on one machine."""
+    from pyspark.sql import SparkSession
+
+    return (
+        SparkSession.builder.master("local[*]")
+        .appName("listkit")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+
+
+__all__ = [
+    "DEFAULT_ENGINE",
+    "ENGINES",
+    "DuckDBEngine",
+    "LogEngine",
+    "PolarsEngine",
+    "SparkEngine",
+    "as_engine",
+    "canonical_events",
+    "engine_for",
+    "polars_bounce_key",
+    "text_bounce_key",
+]
