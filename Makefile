@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= out/sample
 
-.PHONY: setup test-tools sample test lint lab bench clean
+.PHONY: setup test-tools engines sample test lint lab bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { \
@@ -41,7 +41,20 @@ test-tools:
 	      chromium fonts-liberation >/dev/null; \
 	  else echo "make: the report's browser test needs /usr/bin/chromium (Debian's chromium package); skipping it" >&2; fi; }
 
-test: setup test-tools
+# The engines' tests run DuckDB and Spark (local mode) for real: their extras, and for Spark a Java
+# runtime from Debian's packages (as root) when there is none.
+$(VENV)/.engines-installed: $(VENV)/.installed pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev,duckdb,spark]'
+	touch $@
+
+engines: $(VENV)/.engines-installed
+	@command -v java >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      openjdk-17-jre-headless >/dev/null; \
+	  else echo "make: the Spark tests need a Java runtime (Debian's openjdk-17-jre-headless); skipping them" >&2; fi; }
+
+test: setup test-tools engines
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 

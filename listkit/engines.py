@@ -243,7 +243,9 @@ class SparkEngine(LogEngine):
         return nw.from_native(self._log)
 
     def table(self, frame: pl.DataFrame) -> nw.LazyFrame:
-        return nw.from_native(self.session.createDataFrame(frame.to_arrow()))
+        # Spark has no unsigned integers: the few a lookup table has (row numbers) fit in a long.
+        signed = frame.with_columns(pl.col(pl.UInt8, pl.UInt16, pl.UInt32).cast(pl.Int64))
+        return nw.from_native(self.session.createDataFrame(signed.to_arrow()))
 
     def collect(self, query: nw.LazyFrame) -> pl.DataFrame:
         return pl.from_arrow(query.to_native().toArrow())
