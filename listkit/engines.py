@@ -30,8 +30,8 @@ from typing import Any
 import narwhals as nw
 import polars as pl
 
-from listkit.errors import ConfigError
-from listkit.schema import EVENT_COLUMNS
+from listkit.errors import ConfigError, InputError
+from listkit.schema import EVENT_COLUMNS, EVENT_TYPES
 from listkit.streaming import collect, in_batches
 
 #: The engines ``--engine`` accepts; polars is the default.
@@ -184,19 +184,29 @@ def as_engine(events: pl.DataFrame | pl.LazyFrame | LogEngine) -> LogEngine:
 
 
 class DuckDBEngine(LogEngine):
-    """The log in an embedded DuckDB database: it spills to disk, for logs far larger than memory."""
+    """The log in an embedded DuckDB database: it spills to disk, for logs far larger than memory.
+
+    ``events`` is a polars frame (written to a Parquet file in ``scratch`` first) or a folder of Parquet
+    files where the events live (read in place).
+    """
 
     name = "duckdb"
 
-    def __init__(self, events: pl.DataFrame | pl.LazyFrame, *, scratch: str | Path | None = None) -> None:
+    def __init__(
+        self, events: pl.DataFrame | pl.LazyFrame | Path, *, scratch: str | Path | None = None
+    ) -> None:
         duckdb = _imported("duckdb")
         self._folder = Path(tempfile.mkdtemp(prefix="listkit-duckdb-", dir=scratch))
         self.connection = duckdb.connect(config={"temp_directory": str(self._folder / "spill")})
         self.connection.execute("SET TimeZone = 'UTC'")
-        self._log = self.connection.read_parquet(str(_as_parquet(events, self._folder)))
+        if isinstance(events, Path):
+            log = self.connection.read_parquet(str(events / "**" / "*.parquet"), hive_partitioning=True)
+            self._log = lake_events(nw.from_native(log), events)
+        else:
+            self._log = nw.from_native(self.connection.read_parquet(str(_as_parquet(events, self._folder))))
 
     def _main(self) -> nw.LazyFrame:
-        return nw.from_native(self._log)
+        return self._log
 
     def table(self, frame: pl.DataFrame) -> nw.LazyFrame:
         return nw.from_native(self.connection.from_arrow(frame.to_arrow()))
@@ -217,30 +227,32 @@ class DuckDBEngine(LogEngine):
 
 
 class SparkEngine(LogEngine):
-    """The log as a Spark DataFrame: a local session unless one is running (``spark-submit``)."""
+    """The log as a Spark DataFrame, on the running session (``spark-submit``), else a local one.
+
+    ``events`` is a polars frame (written to a Parquet file in ``scratch`` first), a folder of Parquet
+    files where the events live, or the name of a table of the session's catalog (both read in place).
+    """
 
     name = "spark"
 
     def __init__(
-        self,
-        events: pl.DataFrame | pl.LazyFrame | Any,
-        *,
-        scratch: str | Path | None = None,
-        session: Any = None,
+        self, events: pl.DataFrame | pl.LazyFrame | Path | str, *, scratch: str | Path | None = None
     ) -> None:
         _imported("pyspark")
-        from pyspark.sql import DataFrame, SparkSession
+        from pyspark.sql import SparkSession
 
-        self.session = session or SparkSession.getActiveSession() or _local_session()
+        self.session = SparkSession.getActiveSession() or _session()
         self.session.conf.set("spark.sql.session.timeZone", "UTC")
         self._folder = Path(tempfile.mkdtemp(prefix="listkit-spark-", dir=scratch))
-        if isinstance(events, DataFrame):  # a table where the events live, already canonical
-            self._log = events
+        if isinstance(events, str):
+            self._log = lake_events(nw.from_native(self.session.table(events)), events)
+        elif isinstance(events, Path):
+            self._log = lake_events(nw.from_native(self.session.read.parquet(str(events))), events)
         else:
-            self._log = self.session.read.parquet(str(_as_parquet(events, self._folder)))
+            self._log = nw.from_native(self.session.read.parquet(str(_as_parquet(events, self._folder))))
 
     def _main(self) -> nw.LazyFrame:
-        return nw.from_native(self._log)
+        return self._log
 
     def table(self, frame: pl.DataFrame) -> nw.LazyFrame:
         # Spark has no unsigned integers: the few a lookup table has (row numbers) fit in a long.
@@ -311,18 +323,99 @@ def _as_parquet(events: pl.DataFrame | pl.LazyFrame, folder: Path) -> Path:
     return target
 
 
-def _local_session() -> Any:
-    """A Spark session in local mode on every core, for a run on one machine."""
+def _session() -> Any:
+    """A Spark session: on the cluster ``spark-submit`` names, else in local mode on every core."""
+    from pyspark import SparkConf
     from pyspark.sql import SparkSession
 
-    return (
-        SparkSession.builder.master("local[*]")
-        .appName("listkit")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .getOrCreate()
-    )
+    builder = SparkSession.builder.appName("listkit").config("spark.sql.session.timeZone", "UTC")
+    if not SparkConf().contains("spark.master"):  # not started by spark-submit: this machine alone
+        builder = builder.master("local[*]").config("spark.ui.enabled", "false")
+    return builder.getOrCreate()
+
+
+#: The columns a table where the events live must have; the others of :data:`EVENT_COLUMNS` may be absent.
+LAKE_REQUIRED = ("email", "event", "timestamp")
+
+
+def lake_events(frame: nw.LazyFrame, source: str | Path) -> nw.LazyFrame:
+    """A table of events where they live (a Parquet folder, a Spark table) as the canonical columns.
+
+    Such a table is read in place, not by listkit's reader, so it must already be canonical: ``email``,
+    ``event`` (listkit's names: :data:`listkit.schema.EVENT_TYPES`) and ``timestamp`` (a timestamp),
+    with any of the other columns of :data:`EVENT_COLUMNS`; the rest are left out. Raises
+    :class:`~listkit.errors.InputError` naming what is missing or mistyped.
+    """
+    schema = frame.collect_schema()
+    missing = [name for name in LAKE_REQUIRED if name not in schema]
+    if missing:
+        raise InputError(
+            f"the events table has no column {', '.join(missing)} (it has {', '.join(schema) or 'none'})",
+            file=source,
+            hint="a table read in place needs listkit's column names: email, event, timestamp, ...",
+        )
+    if not isinstance(schema["timestamp"], nw.Datetime):
+        raise InputError(
+            f"the events table's timestamp column is {schema['timestamp']}, not a timestamp",
+            file=source,
+            hint="store timestamps as a timestamp type (UTC), or read the file with listkit's reader",
+        )
+    columns = []
+    for name, wanted in _LAKE_TYPES.items():
+        if name in schema:
+            columns.append(nw.col(name).cast(wanted))
+        elif name == "event_raw":
+            columns.append(nw.col("event").cast(nw.String()).alias(name))
+        else:
+            columns.append(nw.lit(None, dtype=wanted).alias(name))
+    return frame.select(*columns)
+
+
+#: The canonical event columns (:data:`EVENT_COLUMNS`, in order) as every engine can hold them: the event
+#: name as text, the row number signed (Spark has no unsigned integers).
+_LAKE_TYPES = {
+    "source_row": nw.Int64(),
+    "email": nw.String(),
+    "event": nw.String(),
+    "event_raw": nw.String(),
+    "timestamp": nw.Datetime("us", "UTC"),
+    "campaign": nw.String(),
+    "bounce_type": nw.String(),
+    "smtp_status": nw.String(),
+    "user_agent": nw.String(),
+    "machine_open": nw.Boolean(),
+}
+assert tuple(_LAKE_TYPES) == tuple(EVENT_COLUMNS)
+
+
+def engine_where(name: str, source: str | Path, *, scratch: str | Path | None = None) -> LogEngine:
+    """The engine called ``name`` over events where they live, read in place (:func:`lake_events`): a
+    folder of Parquet files, or for Spark a table of its catalog.
+
+    Raises :class:`~listkit.errors.InputError` when the table lacks a canonical column or holds event
+    names listkit does not know (``opened``, ``Delivered``: the ESP's, which only listkit's reader
+    translates).
+    """
+    if name == "polars":
+        scan = pl.scan_parquet(Path(source) / "**" / "*.parquet", hive_partitioning=True)
+        engine: LogEngine = PolarsEngine(lake_events(nw.from_native(scan), source).to_native())
+    elif name == "duckdb":
+        engine = DuckDBEngine(Path(source), scratch=scratch)
+    elif name == "spark":
+        engine = SparkEngine(source if isinstance(source, str) else Path(source), scratch=scratch)
+    else:
+        engine = engine_for(name, pl.DataFrame(), scratch=scratch)  # refuses the name
+    names = engine.collect(engine.log().select("event").unique())["event"].drop_nulls()
+    unknown = sorted(set(names) - set(EVENT_TYPES))
+    if unknown:
+        engine.close()
+        shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        raise InputError(
+            f"the events table holds event names listkit does not know: {shown}",
+            file=source,
+            hint=f"use listkit's names ({', '.join(EVENT_TYPES)}), or give the file to listkit's reader",
+        )
+    return engine
 
 
 __all__ = [
@@ -335,6 +428,8 @@ __all__ = [
     "as_engine",
     "canonical_events",
     "engine_for",
+    "engine_where",
+    "lake_events",
     "polars_bounce_key",
     "text_bounce_key",
 ]

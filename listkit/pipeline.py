@@ -31,7 +31,7 @@ from listkit.diagnostics import (
 )
 from listkit.domains import apply_suggestions, check_mx
 from listkit.engagement import event_features, last_engagement_by_address
-from listkit.engines import DEFAULT_ENGINE, engine_for
+from listkit.engines import DEFAULT_ENGINE, engine_for, engine_where
 from listkit.errors import InputError
 from listkit.feedback import FeedbackResult, read_feedback
 from listkit.formula import unguard
@@ -370,22 +370,30 @@ def summarise_files(
 ) -> LogSummary:
     """Read an event log (and feedback mail) and sum it up on ``engine``: what ``listkit features`` writes.
 
-    The options mean what they mean to :func:`run_files`; the summary is then given to
-    ``run_files(features=...)`` (after :meth:`LogSummary.save`) in place of the log. ``as_of`` defaults
-    to the latest event.
+    ``events`` is a file listkit's reader reads (CSV, gzip-compressed CSV or Parquet), or where the
+    events live, read in place by the engine (:func:`listkit.engines.engine_where`): a folder of
+    Parquet files in the canonical columns, or with Spark a table name (a ``str`` that is no path). The
+    other options mean what they mean to :func:`run_files`; the summary is then given to
+    ``run_files(features=...)`` (after :meth:`LogSummary.save`) in place of the log. ``as_of``
+    defaults to the latest event.
     """
     stages = _Stages(progress)
     policy = _policy(policy, config, as_of)
+    in_place = events is not None and (
+        Path(events).is_dir() or (isinstance(events, str) and not Path(events).exists())
+    )
     with tempfile.TemporaryDirectory(prefix="listkit-features-", dir=scratch) as work:
-        event_frame, feedback_result, read = _read_log(events, feedback, encoding, True, work)
-        stages.done("reading", **read)
-        log = engine_for(
-            engine,
-            event_frame if event_frame is not None else pl.DataFrame(schema=EVENT_COLUMNS),
-            scratch=work,
-        )
+        if in_place:
+            log = engine_where(engine, events, scratch=work)
+            feedback_result = read_feedback(feedback) if feedback is not None else None
+            stages.done("reading")
+        else:
+            event_frame, feedback_result, read = _read_log(events, feedback, encoding, True, work)
+            stages.done("reading", **read)
+            empty = pl.DataFrame(schema=EVENT_COLUMNS)
+            log = engine_for(engine, event_frame if event_frame is not None else empty, scratch=work)
         try:
-            summary = summarise_log(
+            return summarise_log(
                 log,
                 policy=policy,
                 feedback_events=feedback_result.events if feedback_result is not None else None,
@@ -393,7 +401,6 @@ def summarise_files(
             )
         finally:
             log.close()
-    return summary
 
 
 def _policy(policy: Policy | None, config: str | Path | None, as_of: str | datetime | None) -> Policy:

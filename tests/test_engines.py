@@ -204,3 +204,56 @@ def test_an_unknown_or_missing_engine_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(importlib, "import_module", without_duckdb)
     with pytest.raises(ConfigError, match=r"pip install 'listkit\[duckdb\]'"):
         engine_for("duckdb", pl.DataFrame())
+
+
+def canonical_lake(folder: Path) -> Path:
+    """The sample's events as a data lake would hold them: canonical Parquet files split by month."""
+    from listkit.engines import canonical_events
+
+    events = canonical_events(listkit.read_events(SAMPLE / "events.csv")).collect()
+    events.with_columns(month=pl.col("timestamp").dt.strftime("%Y-%m")).write_parquet(
+        folder, partition_by="month"
+    )
+    return folder
+
+
+@pytest.mark.parametrize("engine", ["polars", *OTHER_ENGINES])
+def test_features_of_a_parquet_lake_read_in_place_give_the_same_run(engine, tmp_path, sample_run):
+    lake, summary, out = canonical_lake(tmp_path / "lake"), tmp_path / "features.parquet", tmp_path / "out"
+    assert len(list(lake.rglob("*.parquet"))) > 1
+    assert run_cli("features", "--events", lake, "--out", summary, "--engine", engine) == 0
+    status = run_cli("run", "--subscribers", SAMPLE / "subscribers.csv", "--features", summary, "--out", out)
+    assert status == 0
+    assert tree_digest(out, skip=("manifest.json",)) == tree_digest(sample_run, skip=("manifest.json",))
+
+
+@pytest.mark.skipif(bool(_engine_missing("spark")), reason=_engine_missing("spark") or "")
+def test_features_of_a_spark_table_give_the_same_run(tmp_path, sample_run):
+    from pyspark.sql import SparkSession
+
+    from listkit.engines import SparkEngine
+
+    lake = canonical_lake(tmp_path / "lake")
+    SparkEngine(pl.DataFrame(schema={"email": pl.String}))  # the session listkit starts, or the running one
+    SparkSession.getActiveSession().read.parquet(str(lake)).createOrReplaceTempView("email_events")
+    summary, out = tmp_path / "features.parquet", tmp_path / "out"
+    assert run_cli("features", "--events", "email_events", "--out", summary, "--engine", "spark") == 0
+    status = run_cli("run", "--subscribers", SAMPLE / "subscribers.csv", "--features", summary, "--out", out)
+    assert status == 0
+    assert tree_digest(out, skip=("manifest.json",)) == tree_digest(sample_run, skip=("manifest.json",))
+
+
+@pytest.mark.parametrize("engine", ["polars", *OTHER_ENGINES])
+def test_a_lake_in_an_esps_vocabulary_is_refused_with_one_line(engine, tmp_path, capsys):
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    pl.DataFrame({"email": ["a@x.com"], "event": ["opened"], "timestamp": [AS_OF]}).write_parquet(
+        lake / "part-0.parquet"
+    )
+    status = run_cli("features", "--events", lake, "--out", tmp_path / "f", "--engine", engine)
+    error = capsys.readouterr().err.strip()
+    assert status == 2 and "\n" not in error and "opened" in error and "listkit's reader" in error
+    (lake / "part-0.parquet").unlink()
+    pl.DataFrame({"email": ["a@x.com"], "timestamp": [AS_OF]}).write_parquet(lake / "part-0.parquet")
+    assert run_cli("features", "--events", lake, "--out", tmp_path / "f", "--engine", engine) == 2
+    assert "no column event" in capsys.readouterr().err
