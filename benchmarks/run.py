@@ -65,6 +65,8 @@ MAIN_ROWS = {
     "listkit": ("events", "`listkit run` (report included)"),
     "listkit-no-report": ("events", "`listkit run --no-report`"),
     "listkit-parquet": ("events", "`listkit run --no-report`, the log as Parquet"),
+    "listkit-duckdb": ("events", "`listkit run --no-report --engine duckdb`"),
+    "listkit-spark": ("events", "`listkit run --no-report --engine spark` (local mode)"),
     "pandas": ("events", "pandas + email-validator notebook (`benchmarks/peer_pandas.py`)"),
     "list-listkit": ("list", "`listkit run --no-report`"),
     "list-loop": ("list", "`validate_email` on each row (`benchmarks/loop_validate.py`)"),
@@ -208,6 +210,13 @@ def measure_main(bench: Bench) -> dict:
             "floor": [sys.executable, str(BENCH / "floor.py"), subscribers, events],
             "listkit": bench.listkit_run("listkit", subscribers, events, report=True),
             "listkit-no-report": bench.listkit_run("listkit-no-report", subscribers, events, report=False),
+            **{
+                f"listkit-{engine}": [
+                    *bench.listkit_run(f"listkit-{engine}", subscribers, events, report=False),
+                    *("--engine", engine),
+                ]
+                for engine in ("duckdb", "spark")
+            },
             "pandas": [sys.executable, str(BENCH / "peer_pandas.py"), "--subscribers", subscribers,
                        "--events", events, "--out", str(bench.runs / "pandas")],
         }  # fmt: skip
