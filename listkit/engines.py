@@ -43,6 +43,9 @@ _ENGINE_PACKAGES = {"duckdb": ("duckdb", "duckdb"), "spark": ("pyspark", "spark"
 
 Query = Callable[[nw.LazyFrame], nw.LazyFrame]
 
+#: The memory DuckDB may take before it spills to disk (docs/benchmarks.md has what this costs).
+DUCKDB_MEMORY_LIMIT = "2GB"
+
 #: The separator of the text bounce key (a control character no status or type contains).
 _KEY_SEPARATOR = "\x1f"
 
@@ -60,7 +63,8 @@ class LogEngine:
         """The canonical event log, lazily, on this engine (with :attr:`extra`, if any)."""
         if self.extra is None or self.extra.is_empty():
             return self._main()
-        return nw.concat([self._main(), self.table(canonical_events(self.extra).collect())], how="vertical")
+        extra = lake_events(self.table(canonical_events(self.extra).collect()), "feedback mail")
+        return nw.concat([self._main(), extra], how="vertical")
 
     def with_extra(self, extra: pl.DataFrame | None) -> LogEngine:
         """The same log with ``extra`` events (canonical columns) instead of the earlier ones."""
@@ -197,13 +201,17 @@ class DuckDBEngine(LogEngine):
     ) -> None:
         duckdb = _imported("duckdb")
         self._folder = Path(tempfile.mkdtemp(prefix="listkit-duckdb-", dir=scratch))
-        self.connection = duckdb.connect(config={"temp_directory": str(self._folder / "spill")})
+        # Bounded, spilling the rest to scratch: DuckDB's default (80% of the machine) would crowd out
+        # this process, which holds one row per address beside it.
+        settings = {"temp_directory": str(self._folder / "spill"), "memory_limit": DUCKDB_MEMORY_LIMIT}
+        self.connection = duckdb.connect(config=settings)
         self.connection.execute("SET TimeZone = 'UTC'")
         if isinstance(events, Path):
             log = self.connection.read_parquet(str(events / "**" / "*.parquet"), hive_partitioning=True)
             self._log = lake_events(nw.from_native(log), events)
         else:
-            self._log = nw.from_native(self.connection.read_parquet(str(_as_parquet(events, self._folder))))
+            log = self.connection.read_parquet(str(_as_parquet(events, self._folder)))
+            self._log = lake_events(nw.from_native(log), "the event log")
 
     def _main(self) -> nw.LazyFrame:
         return self._log
@@ -249,7 +257,8 @@ class SparkEngine(LogEngine):
         elif isinstance(events, Path):
             self._log = lake_events(nw.from_native(self.session.read.parquet(str(events))), events)
         else:
-            self._log = nw.from_native(self.session.read.parquet(str(_as_parquet(events, self._folder))))
+            log = self.session.read.parquet(str(_as_parquet(events, self._folder)))
+            self._log = lake_events(nw.from_native(log), "the event log")
 
     def _main(self) -> nw.LazyFrame:
         return self._log

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from listkit.engines import DEFAULT_ENGINE
 from listkit.errors import ConfigError, OutputError
 from listkit.export import export, run_inputs
 from listkit.pipeline import run_files
@@ -24,12 +25,16 @@ def notebook_result(
     as_of: str | None = None,
     config: str | None = None,
     policy: dict[str, Any] | None = None,
+    engine: str = DEFAULT_ENGINE,
+    features: str | None = None,
 ) -> RunResult:
     """The notebook's one entry point: load the run the CLI stored, or run (and export) the files given.
 
     ``config`` is a policy TOML file and ``policy`` a dict of options overriding it (for instance
     ``{"sunset_days": 180}`` passed with ``papermill -y``), checked like the CLI's flags: an error
-    names the notebook parameter.
+    names the notebook parameter. ``engine`` is where the passes over the log run (``polars``,
+    ``duckdb``, ``spark``: the same result); ``features`` (the folder of ``listkit features``) replaces
+    ``events``.
     """
     if run_dir:
         return RunResult.load(run_dir)
@@ -45,8 +50,8 @@ def notebook_result(
     if as_of is not None:
         options["as_of"], sources["as_of"] = as_of, "notebook parameter as_of"
     chosen = (Policy.from_toml(config) if config else Policy()).with_options(options, source=sources)
-    result = run_files(subscribers, events, policy=chosen)
+    result = run_files(subscribers, events, policy=chosen, engine=engine, features=features)
     if out_dir:
-        inputs = run_inputs(chosen, subscribers=subscribers, events=events, config=config)
+        inputs = run_inputs(chosen, subscribers=subscribers, events=events, config=config, features=features)
         export(result, out_dir, inputs=inputs, report=False)
     return result

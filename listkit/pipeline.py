@@ -31,7 +31,7 @@ from listkit.diagnostics import (
 )
 from listkit.domains import apply_suggestions, check_mx
 from listkit.engagement import event_features, last_engagement_by_address
-from listkit.engines import DEFAULT_ENGINE, engine_for, engine_where
+from listkit.engines import DEFAULT_ENGINE, LogEngine, engine_for, engine_where
 from listkit.errors import InputError
 from listkit.feedback import FeedbackResult, read_feedback
 from listkit.formula import unguard
@@ -41,7 +41,7 @@ from listkit.merge_fields import is_placeholder_name
 from listkit.policy import Policy, parse_as_of
 from listkit.preload import import_in_background
 from listkit.privacy import redact, redact_labels
-from listkit.readers import read_events, read_subscribers, scan_events
+from listkit.readers import read_events, read_subscribers, scan_stored, store_events
 from listkit.reasons import SUPPRESSING_REASONS
 from listkit.result import RunResult
 from listkit.rules import flag
@@ -106,7 +106,7 @@ class _Stages:
 
 def run(
     subscribers: pl.DataFrame,
-    events: pl.DataFrame | pl.LazyFrame | None = None,
+    events: pl.DataFrame | pl.LazyFrame | LogEngine | None = None,
     *,
     policy: Policy | None = None,
     feedback: FeedbackResult | None = None,
@@ -121,7 +121,7 @@ def run(
     ``subscribers`` and ``events`` are canonical frames (see :func:`listkit.read_subscribers` and
     :func:`listkit.read_events`); ``events`` may be omitted for a list without history, or be a
     ``LazyFrame`` (:func:`listkit.scan_events`) streamed from disk in each pass, for logs larger
-    than memory.
+    than memory, or a :class:`~listkit.engines.LogEngine` holding the log (``engine`` is then its).
     ``feedback`` (from :func:`listkit.read_feedback`) adds the bounces and complaints found in raw
     DSN and ARF mail to the events.
     ``engine`` (one of :data:`listkit.engines.ENGINES`) is where the passes over the log run (DuckDB
@@ -142,11 +142,11 @@ def run(
     if summary is None:
         # A frame stays a frame (aggregated whole); a LazyFrame is streamed in slices.
         events = events if events is not None else pl.DataFrame(schema=EVENT_COLUMNS)
-        if _has_rows(events):
+        if isinstance(events, LogEngine) or _has_rows(events):
             # scikit-learn is imported during the passes over the log (after its reading, whose
             # memory peaks), not after them.
             import_in_background(*ESTIMATOR_MODULES)
-        log = engine_for(engine, events, scratch=scratch)
+        log = events if isinstance(events, LogEngine) else engine_for(engine, events, scratch=scratch)
         try:
             summary = summarise_log(
                 log,
@@ -335,7 +335,9 @@ def run_files(
         summary = LogSummary.load(features)
         summary.check_matches(policy, source=features)
     with tempfile.TemporaryDirectory(prefix="listkit-run-", dir=scratch) as work:
-        event_frame, feedback_result, read = _read_log(events, feedback, encoding, stream_events, work)
+        event_frame, feedback_result, read = _read_log(
+            events, feedback, encoding, stream_events, work, engine
+        )
         stages.done("reading", rows=subscriber_frame.height, **read)
         result = run(
             subscriber_frame,
@@ -388,10 +390,12 @@ def summarise_files(
             feedback_result = read_feedback(feedback) if feedback is not None else None
             stages.done("reading")
         else:
-            event_frame, feedback_result, read = _read_log(events, feedback, encoding, True, work)
+            log, feedback_result, read = _read_log(events, feedback, encoding, True, work, engine)
             stages.done("reading", **read)
-            empty = pl.DataFrame(schema=EVENT_COLUMNS)
-            log = engine_for(engine, event_frame if event_frame is not None else empty, scratch=work)
+            if not isinstance(log, LogEngine):
+                log = engine_for(
+                    engine, log if log is not None else pl.DataFrame(schema=EVENT_COLUMNS), scratch=work
+                )
         try:
             return summarise_log(
                 log,
@@ -415,24 +419,24 @@ def _read_log(
     encoding: str | None,
     stream_events: bool,
     work: str,
-) -> tuple[pl.DataFrame | pl.LazyFrame | None, FeedbackResult | None, dict[str, int]]:
-    """The event log (streamed into ``work`` unless not ``stream_events``), the feedback mail, and
-    what was read (the ``reading`` stage's counts)."""
-    if events is None:
-        event_frame = None
-    elif stream_events:  # never whole in memory
-        event_frame = scan_events(events, encoding=encoding, scratch=work)
-    else:
-        event_frame = read_events(events, encoding=encoding)
+    engine: str = DEFAULT_ENGINE,
+) -> tuple[pl.DataFrame | pl.LazyFrame | LogEngine | None, FeedbackResult | None, dict[str, int]]:
+    """The event log (streamed into ``work`` unless not ``stream_events``; on another engine than
+    polars, the engine reading those files in place), the feedback mail, and what was read (the
+    ``reading`` stage's counts)."""
+    read: dict[str, int] = {}
+    log: pl.DataFrame | pl.LazyFrame | LogEngine | None = None
+    if events is not None and stream_events:  # never whole in memory
+        stored = store_events(events, encoding=encoding, scratch=work)
+        read["events"] = scan_stored(stored).select(pl.len()).collect().item()  # from the files' footers
+        log = scan_stored(stored) if engine == "polars" else engine_where(engine, stored, scratch=work)
+    elif events is not None:
+        log = read_events(events, encoding=encoding)
+        read["events"] = log.height
     feedback_result = read_feedback(feedback) if feedback is not None else None
-    read = {}
-    if isinstance(event_frame, pl.DataFrame):
-        read["events"] = event_frame.height
-    elif event_frame is not None:  # read into Parquet files: counted from their footers
-        read["events"] = event_frame.select(pl.len()).collect().item()
     if feedback_result is not None:
         read["feedback_events"] = feedback_result.events.height
-    return event_frame, feedback_result, read
+    return log, feedback_result, read
 
 
 def _previous_run(folder: str | Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:

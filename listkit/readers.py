@@ -106,6 +106,15 @@ def scan_events(
     and remove it yourself to free the space sooner. Raises :class:`~listkit.errors.InputError` as
     :func:`read_events` does, with the same row numbers.
     """
+    return scan_stored(store_events(source, encoding=encoding, scratch=scratch))
+
+
+def store_events(
+    source: str | Path, *, encoding: str | None = None, scratch: str | Path | None = None
+) -> Path:
+    """The first half of :func:`scan_events`: the log read once into Parquet files in parts, in a new
+    folder inside ``scratch``, which is returned (removed when the process exits). Other engines
+    read the folder in place (:func:`listkit.engines.engine_where`)."""
     stream = stream_table(source, encoding=encoding, rows=CHUNK_ROWS)
     folder = Path(tempfile.mkdtemp(prefix="listkit-events-", dir=scratch))
     try:
@@ -137,6 +146,11 @@ def scan_events(
         shutil.rmtree(folder, ignore_errors=True)
         raise
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def scan_stored(folder: Path) -> pl.LazyFrame:
+    """The log :func:`store_events` wrote into ``folder``, as a LazyFrame (with ``log_part``)."""
     return pl.scan_parquet(
         folder / "**" / "*.parquet", hive_partitioning=True, hive_schema={PART_COLUMN: pl.UInt32}
     )
