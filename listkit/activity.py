@@ -20,15 +20,16 @@ campaign bounced) and opens without user agent (to find those fetched within sec
 delivery). Every event is classified by :func:`classified_events`; the rules are documented in
 :mod:`listkit.engagement`.
 
-Three habits keep a scanned log's memory flat (each measured, see :mod:`listkit.streaming`): the
-aggregations of a LazyFrame run over batches of about :data:`~listkit.streaming.BATCH_ROWS` events
-(whole parts of a log :func:`listkit.scan_events` stored, whose per-address results need no merging);
-text a pass keeps is :func:`interned` or copied out of its chunk; and the passes are collected one
-after another.
-Addresses are grouped by a 64-bit hash of their text together with the event's class in one integer
-(several times faster than by the text and the class); a second hash of each address rides along,
-so two addresses sharing a hash are found exactly, and the aggregation is then grouped by the text
-instead.
+The passes are written once, as narwhals queries, and run on the log's engine
+(:mod:`listkit.engines`: polars, DuckDB or Spark), which gives the same results on each. On polars,
+three habits keep a scanned log's memory flat (each measured, see :mod:`listkit.streaming`): the
+aggregations run over batches of about :data:`~listkit.streaming.BATCH_ROWS` events (whole parts of
+the log :func:`listkit.scan_events` stored, whose per-address results need no merging); text a pass
+keeps is interned (:meth:`LogEngine.kept`) or copied out of its chunk; and the passes are collected
+one after another. There addresses are grouped by a 64-bit hash of their text together with the
+event's class in one integer (several times faster than by the text and the class); a second hash of
+each address rides along, so two addresses sharing a hash are found exactly, and the aggregation is
+then grouped by the text, as on the other engines.
 """
 
 from __future__ import annotations
@@ -178,7 +179,7 @@ def bounce_class(bounce_reasons: pl.DataFrame, engine: LogEngine) -> nw.Expr:
     ``bounce_reasons`` is :class:`LogSurvey`'s: each distinct pair already classified by
     :func:`listkit.bounces.classify_bounces`, matched here by the ``bounce_key`` column that
     :meth:`LogEngine.with_bounce_key` gives each event (one ``is_in`` test per class, elementwise, so
-    a scanned log still streams: see :func:`listkit.streaming.lookup`).
+    a scanned log still streams, unlike ``replace_strict``: see :mod:`listkit.streaming`).
     """
     keys = engine.bounce_keys(bounce_reasons, _key_seed(bounce_reasons))
     classes = pl.DataFrame({"key": keys, "value": bounce_reasons["bounce_class"]})
@@ -421,8 +422,9 @@ _BY_CLASS_INPUTS = ("cls", "timestamp", "age_us", "decay")
 
 
 def _hashed_by_class(classified: nw.LazyFrame) -> nw.LazyFrame:
-    """Polars only: each classified event's ``address_class`` (:func:`_address_class`) and ``check``
-    (a second hash of its address), with the columns the aggregations read."""
+    """Polars only: each classified event's ``address_class`` (its :func:`address_hash` with the class
+    in the low bits) and ``check`` (a second hash of its address), with the columns the aggregations
+    read."""
     native = classified.to_native().select(
         *_BY_CLASS_INPUTS,
         address_class=pl.col("email_hash") | pl.col("cls").cast(pl.UInt64),

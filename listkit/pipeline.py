@@ -429,7 +429,10 @@ def _read_log(
     if events is not None and stream_events:  # never whole in memory
         stored = store_events(events, encoding=encoding, scratch=work)
         read["events"] = scan_stored(stored).select(pl.len()).collect().item()  # from the files' footers
-        log = scan_stored(stored) if engine == "polars" else engine_where(engine, stored, scratch=work)
+        if engine == "polars":
+            log = scan_stored(stored)
+        else:  # the files listkit's reader wrote: canonical, no names to check
+            log = engine_where(engine, stored, scratch=work, check_names=False)
     elif events is not None:
         log = read_events(events, encoding=encoding)
         read["events"] = log.height

@@ -14,10 +14,11 @@ on a 102-million-event log (polars 2.1, 2 cores):
   8 M groups, and the merges grew with batches x addresses;
 - strings kept from a stream are views into the chunk they were read in, so keeping a few per chunk
   keeps the log (distinct addresses as text: 5.8 GB; as Categorical: 1.1 GB): text a pass keeps is
-  :func:`interned`, or copied out of the chunk (:func:`compacted`);
+  interned as Categorical (:meth:`listkit.engines.PolarsEngine.kept`), or copied out of the chunk
+  (:func:`compacted`);
 - ``replace_strict`` and ``collect_all`` over one scan hold the input (3.7 GB and 11 GB): mappings of a
-  scanned column are :func:`lookup` (``is_in`` tests per distinct value), and the passes are collected
-  one after another (:func:`collect`);
+  scanned column are ``is_in`` tests per distinct value (:func:`listkit.activity.bounce_class`), and
+  the passes are collected one after another (:func:`collect`);
 - ``int_range(1, pl.len() + 1)`` as a row number holds the column (3.5 GB): a row index
   (``with_row_index``) is used instead.
 """
@@ -35,8 +36,6 @@ __all__ = [
     "collect",
     "compacted",
     "in_batches",
-    "interned",
-    "lookup",
     "parts_for",
 ]
 
@@ -147,30 +146,3 @@ def compacted(frame: pl.DataFrame) -> pl.DataFrame:
     text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
     copied = (pl.concat_str([pl.col(name), pl.lit("")]).alias(name) for name in text)
     return frame.with_columns(copied) if text else frame
-
-
-def interned(column: str) -> pl.Expr:
-    """``column`` as Categorical, for text a streaming query keeps in its result.
-
-    Categories are copied once per distinct value, where kept strings would hold on to the buffers of
-    the chunks they came from (cast back to text after collecting).
-    """
-    return pl.col(column).cast(pl.Categorical)
-
-
-def lookup(source: pl.Expr, keys: pl.Series, values: pl.Series, dtype: pl.DataType) -> pl.Expr:
-    """``source`` mapped from ``keys`` to ``values`` (anything else null), in a way that streams.
-
-    One ``is_in`` test per distinct value (bounce classes map to a handful): elementwise, unlike
-    ``replace_strict``, which makes the streaming engine hold the whole column in memory.
-    """
-    pairs = pl.DataFrame({"key": keys, "value": values}).filter(pl.col("value").is_not_null())
-    groups = pairs.group_by("value", maintain_order=True).agg("key")
-    result = pl.lit(None, dtype=dtype)
-    for value, group in reversed(groups.rows()):
-        result = (
-            pl.when(source.is_in(pl.Series(group, dtype=keys.dtype).implode()))
-            .then(pl.lit(value, dtype=dtype))
-            .otherwise(result)
-        )
-    return result
