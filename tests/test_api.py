@@ -90,11 +90,11 @@ def test_event_files_are_streamed_in_chunks_by_default_and_give_the_loaded_run(t
     monkeypatch.setattr(listkit.streaming, "BATCH_ROWS", 20_000)  # stored in four parts
     scanned = []
 
-    def recording_scan(source, **options):
+    def recording_store(source, **options):
         scanned.append(source)
-        return listkit.scan_events(source, **options)
+        return listkit.readers.store_events(source, **options)
 
-    monkeypatch.setattr(listkit.pipeline, "scan_events", recording_scan)
+    monkeypatch.setattr(listkit.pipeline, "store_events", recording_store)
     streamed = listkit.run_files(SAMPLE / "subscribers.csv", path, as_of="2026-11-01")
     assert scanned == [path]
     assert streamed.ledger.equals(loaded.ledger) and streamed.suppression.equals(loaded.suppression)

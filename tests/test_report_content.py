@@ -398,7 +398,7 @@ def test_notebook_keeps_its_parameters_and_calls_only_public_functions():
     tagged = [cell for cell in notebook["cells"] if "parameters" in cell["metadata"].get("tags", [])]
     assert len(tagged) == 1
     names = re.findall(r"^(\w+) = None$", "".join(tagged[0]["source"]), flags=re.M)
-    assert names == ["run_dir", "subscribers", "events", "out_dir", "as_of", "config", "policy"]
+    assert names == ["run_dir", "subscribers", "events", "out_dir", "as_of", "config", "policy", "features"]
     body = "\n".join(code[1:])
     assert not re.search(r"\b_\w+|\.\_", body), "no private names"
     assert set(re.findall(r"\b(?:def|class|for|while|lambda)\b", body)) == set(), "the logic lives in listkit"
