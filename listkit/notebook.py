@@ -15,6 +15,24 @@ from listkit.pipeline import run_files
 from listkit.policy import Policy
 from listkit.result import RunResult
 
+#: The parameters of ``notebooks/list_health.ipynb`` that :func:`notebook_result` takes.
+PARAMETERS = (
+    "run_dir",
+    "subscribers",
+    "events",
+    "out_dir",
+    "as_of",
+    "config",
+    "policy",
+    "engine",
+    "features",
+)
+
+
+def parameters(namespace: dict[str, Any]) -> dict[str, Any]:
+    """The notebook's :data:`PARAMETERS` in its ``namespace`` (``globals()``), for :func:`notebook_result`."""
+    return {name: namespace[name] for name in PARAMETERS if name in namespace}
+
 
 def notebook_result(
     *,

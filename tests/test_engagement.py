@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from listkit.activity import classified_events, event_context
-from listkit.engines import PolarsEngine
 from listkit.engagement import event_features
+from listkit.engines import PolarsEngine
 from listkit.policy import Policy
 from listkit.schema import EVENT_COLUMNS
 
