@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -249,6 +250,9 @@ class SparkEngine(LogEngine):
         _imported("pyspark")
         from pyspark.sql import SparkSession
 
+        # listkit's Arrow conversions work with pandas 3; pyspark warns on every one that it may not.
+        warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
+
         self.session = SparkSession.getActiveSession() or _session()
         self.session.conf.set("spark.sql.session.timeZone", "UTC")
         self._folder = Path(tempfile.mkdtemp(prefix="listkit-spark-", dir=scratch))
@@ -338,9 +342,14 @@ def _session() -> Any:
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName("listkit").config("spark.sql.session.timeZone", "UTC")
-    if not SparkConf().contains("spark.master"):  # not started by spark-submit: this machine alone
+    local = not SparkConf().contains("spark.master")  # not started by spark-submit: this machine alone
+    if local:  # quiet, as a command on a terminal should be: no web UI, progress bars or INFO lines
         builder = builder.master("local[*]").config("spark.ui.enabled", "false")
-    return builder.getOrCreate()
+        builder = builder.config("spark.ui.showConsoleProgress", "false")
+    session = builder.getOrCreate()
+    if local:
+        session.sparkContext.setLogLevel("ERROR")
+    return session
 
 
 #: The columns a table where the events live must have; the others of :data:`EVENT_COLUMNS` may be absent.

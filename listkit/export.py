@@ -169,10 +169,12 @@ def export(
         if result.policy.warmup_days:
             manifest["warmup"] = schedule.to_dicts()
         manifest[MANIFEST_KEY] = email_salt is not None
-        # The one place of the outputs with wall-clock values (promise 5): when, how long, and each stage.
+        # The one place of the outputs with wall-clock values (promise 5): when, how long, each stage,
+        # and the engine that ran the passes over the log (which changes nothing else).
         manifest["run_time"] = {
             "started_at": started_at.strftime(TIMESTAMP_FORMAT),
             "seconds": round(time.perf_counter() - started, 3),
+            "engine": result.engine,
             "stages": stage_times(result.stage_seconds | seconds),
         }
         _write_manifest(folder / MANIFEST_FILE, manifest)

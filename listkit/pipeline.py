@@ -236,6 +236,7 @@ def run(
         monthly=monthly,
         warnings=tuple(warnings),
         stage_seconds=stages.seconds,
+        engine=summary.engine,
     )
 
 

@@ -51,6 +51,8 @@ class RunResult:
         :func:`listkit.export` adds ``export`` and ``report`` in the manifest's ``run_time``. Not
         stored by :meth:`save` (the run's files hold no wall-clock value: promise 5), so empty after
         :meth:`load`.
+    engine: where the passes over the event log ran (:data:`listkit.engines.ENGINES`), or the engine
+        of the summary the run read; in the manifest's ``run_time``, like the stages' seconds.
     """
 
     ledger: pl.DataFrame
@@ -65,6 +67,7 @@ class RunResult:
     changes: pl.DataFrame | None = None
     warnings: tuple[RunWarning, ...] = ()
     stage_seconds: dict[str, float] = field(default_factory=dict, compare=False)
+    engine: str = field(default="polars", compare=False)
 
     def mailable(self) -> pl.DataFrame:
         """The kept rows in listkit's generic import shape, by ``source_row`` (its first column).
