@@ -67,8 +67,9 @@ _FEATURES_EXAMPLES = """\
 examples:
   listkit features --events events.csv --out features.parquet
   listkit features --events lake/events/ --engine duckdb --out features.parquet --as-of 2026-11-01
-  spark-submit --packages ... -m listkit features --events warehouse.email_events --engine spark \\
-      --out /shared/features.parquet
+  # on a Spark cluster, against a table of its catalog ($LISTKIT: the installed package's folder):
+  spark-submit --master yarn "$LISTKIT/__main__.py" features --events warehouse.email_events \\
+      --engine spark --out features.parquet
   listkit run --subscribers list.csv --features features.parquet --out results/
 
 The summary holds for its as-of date and the policy options it was made with (--sunset-days,
@@ -171,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     features.add_argument(
         "--events",
         required=True,
-        help="event history (CSV or Parquet), or with --engine spark a table name or Parquet folder",
+        help="event history (CSV or Parquet), a folder of canonical Parquet files (read in place), "
+        "or with --engine spark a table name",
     )
     features.add_argument(
         "--feedback", type=Path, help="folder of .eml files or an mbox of bounce/complaint mail"
