@@ -75,7 +75,8 @@ class LogSummary:
                     file=source,
                     hint="make it again with listkit features and the same --config, or drop the option",
                 )
-        if policy.as_of is not None and policy.as_of != self.as_of:
+        # A log without events means the same on any date: only then may the dates differ.
+        if policy.as_of is not None and policy.as_of != self.as_of and self.survey.rows:
             raise InputError(
                 f"the event summary was made as of {self.as_of:%Y-%m-%d %H:%M:%S}, the run asks for "
                 f"{policy.as_of:%Y-%m-%d %H:%M:%S}",

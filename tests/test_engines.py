@@ -259,3 +259,14 @@ def test_a_lake_in_an_esps_vocabulary_is_refused_with_one_line(engine, tmp_path,
     pl.DataFrame({"email": ["a@x.com"], "timestamp": [AS_OF]}).write_parquet(lake / "part-0.parquet")
     assert run_cli("features", "--events", lake, "--out", tmp_path / "f", "--engine", engine) == 2
     assert "no column event" in capsys.readouterr().err
+
+
+def test_a_summary_of_an_empty_log_serves_any_as_of(tmp_path):
+    log = tmp_path / "events.csv"
+    log.write_text("email,event,timestamp\n")
+    summary, one, two = tmp_path / "features.parquet", tmp_path / "one", tmp_path / "two"
+    assert run_cli("features", "--events", log, "--out", summary) == 0
+    options = ("--subscribers", SAMPLE / "subscribers.csv", "--as-of", "2026-11-01", "--no-report")
+    assert run_cli("run", *options, "--events", log, "--out", one) == 0
+    assert run_cli("run", *options, "--features", summary, "--out", two) == 0
+    assert tree_digest(two, skip=("manifest.json",)) == tree_digest(one, skip=("manifest.json",))
