@@ -49,6 +49,7 @@ _HOMES = {
     "RunResult": "result",
     "flag": "rules",
     "scan_events": "readers",
+    "store_events": "readers",
     "Segmenter": "segments",
     "segment": "segments",
 }

@@ -285,9 +285,11 @@ def classified_events(log: nw.LazyFrame, context: EventContext, engine: LogEngin
         bounce_class=bounce_class(survey.bounce_reasons, engine),
         machine=in_range & machine,
         age_us=age_us,
-        # Rounded half up, as floor(x + 0.5): the same integer on every engine.
-        decay=((nw.lit(0.5) ** (age_us / _MICROSECONDS_PER_DAY / half_life)) * DECAY_UNITS + 0.5)
-        .floor()
+        # Rounded half up, as floor(x + 0.5): the same integer on every engine. Events after as_of
+        # weigh nothing (their units are never read, and grow past any integer long before).
+        decay=nw.when(in_range)
+        .then(((nw.lit(0.5) ** (age_us / _MICROSECONDS_PER_DAY / half_life)) * DECAY_UNITS + 0.5).floor())
+        .otherwise(0)
         .cast(nw.Int64),
     )
 
@@ -413,7 +415,8 @@ def address_activity(events: pl.DataFrame | pl.LazyFrame | LogEngine, context: E
         checked=False,
     ).with_columns(pl.col("email").cast(pl.String), pl.col("cls").cast(pl.UInt8))
     spellings = counted.select("email").unique().with_columns(email_hash=address_hash())
-    activity = spellings.join(_spread(counted, context.policy, key="email"), on="email")
+    # Events without an address are one row too (their counts reach the run's statistics).
+    activity = spellings.join(_spread(counted, context.policy, key="email"), on="email", nulls_equal=True)
     return activity.sort("email", nulls_last=True)
 
 

@@ -72,8 +72,8 @@ examples:
       --engine spark --out features.parquet
   listkit run --subscribers list.csv --features features.parquet --out results/
 
-The summary holds for its as-of date and the policy options it was made with (--sunset-days,
---score-half-life-days, --click-weight, --machine-open-seconds): a run with other values is refused.
+The summary holds for its as-of date and the policy options it was made with:
+{log_flags}. A run with other values is refused, as is a summary made by another listkit version.
 """
 
 _REPORT_EXAMPLES = """\
@@ -159,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--config", type=Path, help="policy TOML file: print the complete policy it gives")
     listing.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
 
+    from listkit.policy import LOG_OPTIONS, OPTIONS
+
+    flags = {option.name: option.cli_flags[0] for option in OPTIONS}
     features = commands.add_parser(
         "features",
         help="sum up an event log per address and mailbox, for `listkit run --features`",
@@ -166,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Read an event log (and feedback mail) and sum it up on an engine into the folder --out, "
             "which `listkit run --features` reads in place of the log."
         ),
-        epilog=_FEATURES_EXAMPLES,
+        epilog=_FEATURES_EXAMPLES.format(log_flags=", ".join(flags[name] for name in LOG_OPTIONS)),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     features.add_argument(

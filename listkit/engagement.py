@@ -49,6 +49,7 @@ from listkit.activity import (
     join_key,
     sequence_counts,
 )
+from listkit.engines import LogEngine
 from listkit.policy import Policy
 
 FEATURE_COLUMNS = (
@@ -109,7 +110,7 @@ _SUMMED = (
 
 
 def event_features(
-    events: pl.DataFrame | pl.LazyFrame,
+    events: pl.DataFrame | pl.LazyFrame | LogEngine,
     mailbox_keys: pl.DataFrame,
     *,
     as_of: datetime,
@@ -119,6 +120,7 @@ def event_features(
 ) -> pl.DataFrame:
     """Per-mailbox engagement features and score from the event log.
 
+    ``events`` is a polars frame or a :class:`~listkit.engines.LogEngine` (the passes run there).
     ``mailbox_keys`` maps each raw event ``email`` to its ``mailbox_key`` (events whose address has
     no key are left out). Events after ``as_of`` are ignored, except that unsubscribes, complaints
     and hard bounces count whatever their date (``opt_outs_after_as_of`` counts those after it).

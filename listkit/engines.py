@@ -32,7 +32,7 @@ import narwhals as nw
 import polars as pl
 
 from listkit.errors import ConfigError, InputError
-from listkit.schema import EVENT_COLUMNS, EVENT_TYPES
+from listkit.schema import BOUNCE_VERDICTS, EVENT_COLUMNS, EVENT_TYPES
 from listkit.streaming import collect, in_batches
 
 #: The engines ``--engine`` accepts; polars is the default.
@@ -206,13 +206,17 @@ class DuckDBEngine(LogEngine):
         # this process, which holds one row per address beside it.
         settings = {"temp_directory": str(self._folder / "spill"), "memory_limit": DUCKDB_MEMORY_LIMIT}
         self.connection = duckdb.connect(config=settings)
-        self.connection.execute("SET TimeZone = 'UTC'")
-        if isinstance(events, Path):
-            log = self.connection.read_parquet(str(events / "**" / "*.parquet"), hive_partitioning=True)
-            self._log = lake_events(nw.from_native(log), events)
-        else:
-            log = self.connection.read_parquet(str(_as_parquet(events, self._folder)))
-            self._log = lake_events(nw.from_native(log), "the event log")
+        try:
+            self.connection.execute("SET TimeZone = 'UTC'")
+            if isinstance(events, Path):
+                log = self.connection.read_parquet(str(events / "**" / "*.parquet"), hive_partitioning=True)
+                self._log = lake_events(nw.from_native(log), events)
+            else:
+                log = self.connection.read_parquet(str(_as_parquet(events, self._folder)))
+                self._log = lake_events(nw.from_native(log), "the event log")
+        except BaseException:
+            self.close()
+            raise
 
     def _main(self) -> nw.LazyFrame:
         return self._log
@@ -257,7 +261,18 @@ class SparkEngine(LogEngine):
         self.session.conf.set("spark.sql.session.timeZone", "UTC")
         self._folder = Path(tempfile.mkdtemp(prefix="listkit-spark-", dir=scratch))
         if isinstance(events, str):
-            self._log = lake_events(nw.from_native(self.session.table(events)), events)
+            from pyspark.errors import AnalysisException
+
+            try:
+                table = self.session.table(events)
+            except AnalysisException:
+                self.close()
+                raise InputError(
+                    "is neither a file nor a folder, nor a table of Spark's catalog",
+                    file=events,
+                    hint="check the path, or the table's name (database.table)",
+                ) from None
+            self._log = lake_events(nw.from_native(table), events)
         elif isinstance(events, Path):
             self._log = lake_events(nw.from_native(self.session.read.parquet(str(events))), events)
         else:
@@ -372,11 +387,13 @@ def lake_events(frame: nw.LazyFrame, source: str | Path) -> nw.LazyFrame:
             file=source,
             hint="a table read in place needs listkit's column names: email, event, timestamp, ...",
         )
-    if not isinstance(schema["timestamp"], nw.Datetime):
+    stamp = schema["timestamp"]
+    # Microseconds or coarser: engines convert nanoseconds differently (truncated or rounded).
+    if not isinstance(stamp, nw.Datetime) or stamp.time_unit not in ("s", "ms", "us"):
         raise InputError(
-            f"the events table's timestamp column is {schema['timestamp']}, not a timestamp",
+            f"the events table's timestamp column is {stamp}, not a timestamp in microseconds or coarser",
             file=source,
-            hint="store timestamps as a timestamp type (UTC), or read the file with listkit's reader",
+            hint="store them as timestamps in microseconds (UTC), or give the file to listkit's reader",
         )
     columns = []
     for name, wanted in _LAKE_TYPES.items():
@@ -416,6 +433,12 @@ def engine_where(
     names listkit does not know (``opened``, ``Delivered``: the ESP's, which only listkit's reader
     translates); ``check_names=False`` skips that pass, for the files listkit's reader wrote itself.
     """
+    if Path(source).is_dir() and not any(Path(source).rglob("*.parquet")):
+        raise InputError(
+            "the folder holds no Parquet files",
+            file=source,
+            hint="give a folder of .parquet files, or a CSV or Parquet file to listkit's reader",
+        )
     if name == "polars":
         scan = pl.scan_parquet(Path(source) / "**" / "*.parquet", hive_partitioning=True)
         engine: LogEngine = PolarsEngine(lake_events(nw.from_native(scan), source).to_native())
@@ -427,16 +450,18 @@ def engine_where(
         engine = engine_for(name, pl.DataFrame(), scratch=scratch)  # refuses the name
     if not check_names:
         return engine
-    names = engine.collect(engine.log().select("event").unique())["event"].drop_nulls()
-    unknown = sorted(set(names) - set(EVENT_TYPES))
-    if unknown:
-        engine.close()
-        shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
-        raise InputError(
-            f"the events table holds event names listkit does not know: {shown}",
-            file=source,
-            hint=f"use listkit's names ({', '.join(EVENT_TYPES)}), or give the file to listkit's reader",
-        )
+    # An ESP's words would be read as unknown events and unlabelled bounces: a hard bounce missed.
+    for column, known in (("event", EVENT_TYPES), ("bounce_type", BOUNCE_VERDICTS)):
+        values = engine.collect(engine.log().select(column).unique())[column].drop_nulls()
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            engine.close()
+            shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+            raise InputError(
+                f"the events table's {column} column holds values listkit does not know: {shown}",
+                file=source,
+                hint=f"use listkit's ({', '.join(known)}), or give the file to listkit's reader",
+            )
     return engine
 
 

@@ -29,12 +29,11 @@ from listkit.addresses import check_addresses
 from listkit.engagement import event_features
 from listkit.engines import LogEngine
 from listkit.errors import InputError
+from listkit.feedback import FeedbackResult
 from listkit.layout import SUMMARY_FILES
-from listkit.policy import Policy
+from listkit.policy import LOG_OPTIONS, Policy
 from listkit.schema import EPOCH
 
-#: The policy options the log's passes read: a summary holds for these values only.
-LOG_OPTIONS = ("sunset_days", "score_half_life_days", "click_weight", "machine_open_seconds")
 #: The version of the stored form (:meth:`LogSummary.save`); a newer listkit refuses an older one.
 SUMMARY_FORMAT = 1
 
@@ -63,23 +62,35 @@ class LogSummary:
     features: pl.DataFrame
     monthly: pl.DataFrame
     engine: str = "polars"
+    feedback: dict[str, Any] | None = None
+    version: str = dataclasses.field(default_factory=lambda: _listkit_version())
 
     def check_matches(self, policy: Policy, *, source: str | Path) -> None:
-        """Raise :class:`~listkit.errors.InputError` when ``policy`` asks for another ``as_of`` or
-        other :data:`LOG_OPTIONS` than this summary was made with."""
+        """Raise :class:`~listkit.errors.InputError` when this summary cannot stand for the log in a run
+        under ``policy``: another listkit version made it (its mailbox keys may differ), or it was made
+        with other :data:`LOG_OPTIONS` or another ``as_of`` than the run would use."""
+        if self.version != _listkit_version():
+            raise InputError(
+                f"the event summary was made by listkit {self.version}, this is listkit {_listkit_version()}",
+                file=source,
+                hint="make it again with this version's listkit features",
+            )
         wanted = log_options(policy)
-        for name, value in self.options.items():
-            if wanted[name] != value:
+        for name in LOG_OPTIONS:
+            if self.options.get(name) != wanted[name]:
                 raise InputError(
-                    f"the event summary was made with {name} = {value}, the policy asks for {wanted[name]}",
+                    f"the event summary was made with {name} = {self.options.get(name)}, the policy asks "
+                    f"for {wanted[name]}",
                     file=source,
                     hint="make it again with listkit features and the same --config, or drop the option",
                 )
-        # A log without events means the same on any date: only then may the dates differ.
-        if policy.as_of is not None and policy.as_of != self.as_of and self.survey.rows:
+        # A log without events means the same on any date: only then may the dates differ. Without
+        # --as-of a run judges the log at its latest event, as the summary must have been.
+        expected = policy.as_of or self.survey.latest
+        if expected is not None and expected != self.as_of and self.survey.rows:
             raise InputError(
                 f"the event summary was made as of {self.as_of:%Y-%m-%d %H:%M:%S}, the run asks for "
-                f"{policy.as_of:%Y-%m-%d %H:%M:%S}",
+                f"{expected:%Y-%m-%d %H:%M:%S}",
                 file=source,
                 hint="make it again with listkit features --as-of, or give the run the same --as-of",
             )
@@ -101,6 +112,8 @@ class LogSummary:
             "as_of": self.as_of.isoformat(),
             "options": self.options,
             "engine": self.engine,
+            "listkit_version": self.version,
+            "feedback": self.feedback,
             "survey": {k: v.isoformat() if isinstance(v, datetime) else v for k, v in survey.items()},
         }
         (folder / SUMMARY_FILES["meta"]).write_text(json.dumps(meta, indent=1), encoding="utf-8")
@@ -110,13 +123,21 @@ class LogSummary:
         """Read a summary stored by :meth:`save`; :class:`~listkit.errors.InputError` if it is not one."""
         folder = Path(folder)
         meta_file = folder / SUMMARY_FILES["meta"]
+        hint = "give --features the --out folder of listkit features"
         if not meta_file.is_file():
             raise InputError(
-                f"this is not an event summary (no {SUMMARY_FILES['meta']} inside)",
-                file=folder,
-                hint="give --features the --out folder of listkit features",
+                f"this is not an event summary (no {SUMMARY_FILES['meta']} inside)", file=folder, hint=hint
             )
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        try:
+            meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise InputError(
+                "the event summary's manifest is not readable JSON", file=meta_file, hint=hint
+            ) from None
+        if not isinstance(meta, dict) or "survey" not in meta:
+            raise InputError(
+                "this is not an event summary (a listkit run's output, perhaps)", file=folder, hint=hint
+            )
         if meta.get("format") != SUMMARY_FORMAT:
             raise InputError(
                 f"this event summary is of format {meta.get('format')}, this listkit reads format "
@@ -128,15 +149,19 @@ class LogSummary:
         for name in ("latest", "first_delivered_at", "first_unlabelled_open_at"):
             survey[name] = datetime.fromisoformat(survey[name]) if survey[name] else None
         survey["machine_agents"] = tuple(survey["machine_agents"])
-        frames = {
-            role: pl.read_parquet(folder / SUMMARY_FILES[role])
-            for role in ("activity", "mailbox_keys", "features", "monthly", "bounce_reasons")
-        }
+        frames = {}
+        for role in ("activity", "mailbox_keys", "features", "monthly", "bounce_reasons"):
+            path = folder / SUMMARY_FILES[role]
+            if not path.is_file():
+                raise InputError(f"the event summary has no {path.name}", file=folder, hint=hint)
+            frames[role] = pl.read_parquet(path)
         return cls(
             survey=LogSurvey(**survey, bounce_reasons=frames.pop("bounce_reasons")),
             as_of=datetime.fromisoformat(meta["as_of"]),
             options=meta["options"],
             engine=meta["engine"],
+            feedback=meta.get("feedback"),
+            version=meta.get("listkit_version", ""),
             **frames,
         )
 
@@ -146,6 +171,12 @@ def event_mailbox_keys(addresses: pl.Series) -> pl.DataFrame:
     distinct = addresses.drop_nulls().unique().sort().to_frame("email")
     checked = check_addresses(distinct["email"]).select("mailbox_key", "email_normalized")
     return pl.concat([distinct, checked], how="horizontal")
+
+
+def _listkit_version() -> str:
+    from importlib.metadata import version
+
+    return version("listkit")
 
 
 def log_options(policy: Policy) -> dict[str, Any]:
@@ -161,21 +192,29 @@ def summarise_log(
     engine: LogEngine,
     *,
     policy: Policy,
-    feedback_events: pl.DataFrame | None = None,
+    feedback: FeedbackResult | None = None,
     default_as_of: datetime | None = None,
     done: StageDone | None = None,
 ) -> LogSummary:
     """The :class:`LogSummary` of the log on ``engine``, from its fixed number of passes.
 
-    ``feedback_events`` (from raw bounce and complaint mail) are added to the log; those without a
-    date count as of ``as_of``. ``as_of`` is the policy's, else the latest event, else
-    ``default_as_of`` (a run gives its latest sign-up), else the epoch. ``done(stage, **counts)`` is
-    called after the ``survey``, ``activity``, ``monthly`` and ``features`` passes.
+    ``feedback`` (raw bounce and complaint mail, :func:`listkit.read_feedback`) adds its events to the
+    log (those without a date count as of ``as_of``) and its counts to the summary. ``as_of`` is the
+    policy's, else the latest event, else ``default_as_of`` (a run gives its latest sign-up); a log
+    of undated events only, without either, raises :class:`~listkit.errors.InputError`; an empty
+    log is judged at the epoch. ``done(stage, **counts)`` is called after the ``survey``,
+    ``activity``, ``monthly`` and ``features`` passes.
     """
     done = done or (lambda stage, **counts: None)
-    found = feedback_events
+    found = feedback.events if feedback is not None else None
     survey = survey_events(engine.with_extra(found))
-    as_of = policy.as_of or survey.latest or default_as_of or EPOCH
+    as_of = policy.as_of or survey.latest or default_as_of
+    if as_of is None and survey.rows:  # only undated feedback mail: the run's list would date it
+        raise InputError(
+            "no event of the log has a date, so nothing says when to judge it",
+            hint="give --as-of (the date the log was exported)",
+        )
+    as_of = as_of or EPOCH
     done("survey", events=survey.rows)
     # Feedback mail with no date at all counts as of the run: a complaint is never dropped for want
     # of a date (as_of is the latest event unless set, so this changes no other date).
@@ -202,4 +241,5 @@ def summarise_log(
         features=features,
         monthly=monthly,
         engine=engine.name,
+        feedback={"feedback": feedback.stats, "feedback_problems": feedback.problems} if feedback else None,
     )

@@ -146,21 +146,25 @@ def run(
             # scikit-learn is imported during the passes over the log (after its reading, whose
             # memory peaks), not after them.
             import_in_background(*ESTIMATOR_MODULES)
+        # An engine made here is closed here; one the caller passed stays the caller's.
         log = events if isinstance(events, LogEngine) else engine_for(engine, events, scratch=scratch)
         try:
             summary = summarise_log(
                 log,
                 policy=policy,
-                feedback_events=feedback.events if feedback is not None else None,
+                feedback=feedback,
                 default_as_of=_latest_signup(subscribers),
                 done=stages.done,
             )
         finally:
-            log.close()
+            if log is not events:
+                log.close()
     elif events is not None or feedback is not None:
         raise InputError("give run either the events (and feedback) or their summary, not both")
-    elif summary.survey.rows:
-        import_in_background(*ESTIMATOR_MODULES)
+    else:
+        summary.check_matches(policy, source="the event summary")
+        if summary.survey.rows:
+            import_in_background(*ESTIMATOR_MODULES)
     survey, as_of, activity = summary.survey, summary.as_of, summary.activity
     event_keys, features, monthly = summary.mailbox_keys, summary.features, summary.monthly
     if survey.rows == 0:  # no log: the latest sign-up, as for a run without events
@@ -225,12 +229,7 @@ def run(
         policy=policy,
         as_of=as_of,
         passthrough=passthrough,
-        event_stats=event_stats
-        | (
-            {"feedback": feedback.stats, "feedback_problems": feedback.problems}
-            if feedback is not None
-            else {}
-        ),
+        event_stats=event_stats | (summary.feedback or {}),
         compliance=compliance,
         segment_profiles=segment_profiles,
         monthly=monthly,
@@ -340,17 +339,21 @@ def run_files(
             events, feedback, encoding, stream_events, work, engine
         )
         stages.done("reading", rows=subscriber_frame.height, **read)
-        result = run(
-            subscriber_frame,
-            event_frame,
-            policy=policy,
-            feedback=feedback_result,
-            previous_profiles=previous_profiles,
-            progress=progress,
-            engine=engine,
-            scratch=work,
-            summary=summary,
-        )
+        try:
+            result = run(
+                subscriber_frame,
+                event_frame,
+                policy=policy,
+                feedback=feedback_result,
+                previous_profiles=previous_profiles,
+                progress=progress,
+                engine=engine,
+                scratch=work,
+                summary=summary,
+            )
+        finally:
+            if isinstance(event_frame, LogEngine):
+                event_frame.close()
     seconds = stages.seconds | result.stage_seconds
     stages = _Stages(progress)  # timed from the end of run's last stage
     if previous_ledger is not None:
@@ -382,13 +385,14 @@ def summarise_files(
     """
     stages = _Stages(progress)
     policy = _policy(policy, config, as_of)
+    # Where the events live: a folder (any engine), or for Spark a name that is no file (a table).
     in_place = events is not None and (
-        Path(events).is_dir() or (isinstance(events, str) and not Path(events).exists())
+        Path(events).is_dir() or (engine == "spark" and isinstance(events, str) and not Path(events).exists())
     )
     with tempfile.TemporaryDirectory(prefix="listkit-features-", dir=scratch) as work:
         if in_place:
-            log = engine_where(engine, events, scratch=work)
             feedback_result = read_feedback(feedback) if feedback is not None else None
+            log = engine_where(engine, events, scratch=work)
             stages.done("reading")
         else:
             log, feedback_result, read = _read_log(events, feedback, encoding, True, work, engine)
@@ -401,7 +405,7 @@ def summarise_files(
             return summarise_log(
                 log,
                 policy=policy,
-                feedback_events=feedback_result.events if feedback_result is not None else None,
+                feedback=feedback_result,
                 done=stages.done,
             )
         finally:
@@ -427,6 +431,7 @@ def _read_log(
     ``reading`` stage's counts)."""
     read: dict[str, int] = {}
     log: pl.DataFrame | pl.LazyFrame | LogEngine | None = None
+    feedback_result = read_feedback(feedback) if feedback is not None else None  # before an engine starts
     if events is not None and stream_events:  # never whole in memory
         stored = store_events(events, encoding=encoding, scratch=work)
         read["events"] = scan_stored(stored).select(pl.len()).collect().item()  # from the files' footers
@@ -437,7 +442,6 @@ def _read_log(
     elif events is not None:
         log = read_events(events, encoding=encoding)
         read["events"] = log.height
-    feedback_result = read_feedback(feedback) if feedback is not None else None
     if feedback_result is not None:
         read["feedback_events"] = feedback_result.events.height
     return log, feedback_result, read

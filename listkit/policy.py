@@ -276,6 +276,10 @@ OPTIONS: tuple[Option, ...] = (
            "doubles; its automated warm-up grows about 1.4 times a day); above 1, as a flat schedule warms "
            "nothing up, and at most 10, beyond which a day is a burst"),
 )  # fmt: skip
+
+#: The options the passes over the event log read (listkit.activity): a summary of the log
+#: (``listkit features``) holds for these values only.
+LOG_OPTIONS = ("sunset_days", "score_half_life_days", "click_weight", "machine_open_seconds")
 BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}
 
 

@@ -78,15 +78,17 @@ def logs(tmp_path_factory) -> dict[str, tuple[pl.DataFrame, pl.DataFrame, Policy
     events = listkit.read_events(files["events"])
     event, dtype = pl.col("event"), events.schema["event"]
     unknown = events.head(25).with_columns(event=pl.lit("unknown").cast(dtype), event_raw=pl.lit("forwarded"))
+    anonymous = events.slice(100, 50).with_columns(email=pl.lit(None, dtype=pl.String))
     return {
         # As synth writes it: sends and deliveries, opens with machine agents, clicks, every bounce
         # class, opt-outs.
         "synthetic": (subscribers, events, Policy(as_of=AS_OF)),
-        # Judged months before its end: events after as_of are ignored, its opt-outs honoured.
+        # Judged a year before its end, with a short half-life: events after as_of are ignored (their
+        # decay would overflow any integer), its opt-outs honoured; events naming no address counted.
         "early as_of": (
             subscribers,
-            pl.concat([events, unknown]),
-            Policy(as_of="2026-06-01", sunset_days=120),
+            pl.concat([events, unknown, anonymous]),
+            Policy(as_of="2025-12-01", sunset_days=120, score_half_life_days=7),
         ),
         # An export of sends only: a send whose campaign bounced was not delivered.
         "sends only": (subscribers, events.filter(event != "delivered"), Policy(as_of=AS_OF)),
@@ -113,6 +115,33 @@ def test_every_kind_of_log_gives_the_same_run_on_every_engine(engine, logs, on_p
         got = listkit.run(subscribers, events, policy=policy, engine=engine)
         assert got.event_stats["rows"] == events.height, name
         assert_same_run(got, on_polars[name])
+
+
+def test_feedback_counts_survive_the_summary(tmp_path):
+    one, summary, two = tmp_path / "one", tmp_path / "features.parquet", tmp_path / "two"
+    files = ("--subscribers", SAMPLE / "subscribers.csv")
+    log = ("--events", SAMPLE / "events.csv", "--feedback", FEEDBACK)
+    assert run_cli("run", *files, *log, "--out", one, "--no-report") == 0
+    assert run_cli("features", *log, "--out", summary) == 0
+    assert run_cli("run", *files, "--features", summary, "--out", two, "--no-report") == 0
+    assert tree_digest(two, skip=("manifest.json",)) == tree_digest(one, skip=("manifest.json",))
+    counts = [json.loads((d / "manifest.json").read_text())["counts"]["events"] for d in (one, two)]
+    assert counts[0]["feedback"] == counts[1]["feedback"] and counts[0]["feedback"]
+
+
+def test_what_is_not_a_summary_is_refused_with_one_line(tmp_path, sample_run, capsys):
+    files = ("--subscribers", SAMPLE / "subscribers.csv", "--out", tmp_path / "out")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "manifest.json").write_text("{not json")
+    for folder, words in (
+        (sample_run, "not an event summary"),
+        (broken, "not readable JSON"),
+        (tmp_path / "missing", "not an event summary"),
+    ):
+        assert run_cli("run", *files, "--features", folder) == 2
+        error = capsys.readouterr().err.strip()
+        assert words in error and "\n" not in error
 
 
 @pytest.mark.parametrize("engine", OTHER_ENGINES)
@@ -255,10 +284,18 @@ def test_a_lake_in_an_esps_vocabulary_is_refused_with_one_line(engine, tmp_path,
     status = run_cli("features", "--events", lake, "--out", tmp_path / "f", "--engine", engine)
     error = capsys.readouterr().err.strip()
     assert status == 2 and "\n" not in error and "opened" in error and "listkit's reader" in error
-    (lake / "part-0.parquet").unlink()
+    # An ESP's bounce types would make its hard bounces soft ones: refused too.
+    pl.DataFrame(
+        {"email": ["a@x.com"], "event": ["bounce"], "timestamp": [AS_OF], "bounce_type": ["Permanent"]}
+    ).write_parquet(lake / "part-0.parquet")
+    assert run_cli("features", "--events", lake, "--out", tmp_path / "f", "--engine", engine) == 2
+    assert "Permanent" in capsys.readouterr().err
     pl.DataFrame({"email": ["a@x.com"], "timestamp": [AS_OF]}).write_parquet(lake / "part-0.parquet")
     assert run_cli("features", "--events", lake, "--out", tmp_path / "f", "--engine", engine) == 2
     assert "no column event" in capsys.readouterr().err
+    (lake / "part-0.parquet").unlink()
+    assert run_cli("features", "--events", lake, "--out", tmp_path / "f", "--engine", engine) == 2
+    assert "no Parquet files" in capsys.readouterr().err
 
 
 def test_a_summary_of_an_empty_log_serves_any_as_of(tmp_path):
