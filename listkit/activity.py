@@ -91,7 +91,7 @@ class LogSurvey:
         machine_agents: the log's distinct user agents that are machines' (sorted).
         bounce_reasons: each distinct (``smtp_status``, ``bounce_type``) pair of the log's bounces
             with its ``bounce_reason`` and ``bounce_class`` (:func:`listkit.bounces.classify_bounces`)
-            and the ``bounce_key`` that matches events to it (:func:`bounce_key`).
+            and ``key_seed``, the seed under which polars' keys of the pairs all differ.
         unknown_types: event names listkit does not know, with their counts.
     """
 
@@ -146,7 +146,7 @@ def survey_events(events: pl.DataFrame | pl.LazyFrame | LogEngine) -> LogSurvey:
     return LogSurvey(
         **scalars.row(0, named=True),
         machine_agents=tuple(agents.filter(agents.str.contains(MACHINE_AGENT_PATTERN)).sort()),
-        bounce_reasons=_with_bounce_key(classify_bounces(pairs)),
+        bounce_reasons=_with_key_seed(classify_bounces(pairs)),
         unknown_types=dict(sorted((str(name), int(count)) for name, count in unknown.iter_rows())),
     )
 
@@ -160,7 +160,7 @@ _SURVEY_SCHEMA = {
 }
 
 
-def _with_bounce_key(reasons: pl.DataFrame) -> pl.DataFrame:
+def _with_key_seed(reasons: pl.DataFrame) -> pl.DataFrame:
     """``reasons`` with ``key_seed``: the first seed whose polars keys (:meth:`PolarsEngine.with_bounce_key`)
     are all distinct (other engines key the pair by its text, always distinct)."""
     seed = 0

@@ -438,15 +438,11 @@ def _features(args: argparse.Namespace) -> int:
 
     policy = policy_from_args(args)  # refused before the output folder is touched
     hooks = {"progress": progress} if (progress := stage_printer(args)) else {}
-    events = _table_or_path(args.events, args.engine)
-    inputs = {
-        "events": events if isinstance(events, Path) else None,
-        "feedback": args.feedback,
-        "config": args.config,
-    }
+    # A table name is no path, but checking it as one is harmless: --out may not be it either.
+    inputs = {"events": Path(args.events), "feedback": args.feedback, "config": args.config}
     with replacement(args.out, inputs=inputs) as staging:
         summary = summarise_files(
-            events,
+            args.events,
             policy=policy,
             encoding=args.encoding,
             feedback=args.feedback,
@@ -460,12 +456,6 @@ def _features(args: argparse.Namespace) -> int:
         f"as of {summary.as_of:%Y-%m-%d} on {summary.engine} into {args.out}"
     )
     return 0
-
-
-def _table_or_path(events: str, engine: str) -> str | Path:
-    """``--events`` as a path, or for Spark a table name when no such file or folder exists."""
-    path = Path(events).expanduser()
-    return events if engine == "spark" and not path.exists() and "/" not in events else path
 
 
 def _report(args: argparse.Namespace) -> int:

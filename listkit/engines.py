@@ -64,7 +64,7 @@ class LogEngine:
         """The canonical event log, lazily, on this engine (with :attr:`extra`, if any)."""
         if self.extra is None or self.extra.is_empty():
             return self._main()
-        extra = lake_events(self.table(canonical_events(self.extra).collect()), "feedback mail")
+        extra = lake_events(self.table(_event_as_text(self.extra)), "feedback mail")
         return nw.concat([self._main(), extra], how="vertical")
 
     def with_extra(self, extra: pl.DataFrame | None) -> LogEngine:
@@ -330,25 +330,18 @@ def _imported(package: str) -> Any:
         ) from None
 
 
-def canonical_events(events: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
-    """``events`` with exactly the canonical columns in their order, the event name as plain text:
-    what every engine reads (columns outside the contract's, such as the part of a stored log, are
-    left out)."""
-    lazy = events.lazy()
-    present = lazy.collect_schema().names()
-    columns = (
-        (pl.col(name) if name in present else pl.lit(None)).cast(pl.String if name == "event" else dtype)
-        for name, dtype in EVENT_COLUMNS.items()
-    )
-    return lazy.select(*(column.alias(name) for column, name in zip(columns, EVENT_COLUMNS, strict=True)))
-
-
 def _as_parquet(events: pl.DataFrame | pl.LazyFrame, folder: Path) -> Path:
     """``events`` written to one Parquet file in ``folder`` (streamed from a LazyFrame), for an engine
     outside this process's memory to read."""
     target = folder / "events.parquet"
-    canonical_events(events).sink_parquet(target, compression="lz4")
+    _event_as_text(events.lazy()).sink_parquet(target, compression="lz4")
     return target
+
+
+def _event_as_text(events: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame | pl.LazyFrame:
+    """``events`` with the event name as plain text (polars' Enum is no type of the other engines);
+    :func:`lake_events` then picks and casts the canonical columns on the engine."""
+    return events.with_columns(pl.col("event").cast(pl.String))
 
 
 def _session() -> Any:
@@ -399,7 +392,7 @@ def lake_events(frame: nw.LazyFrame, source: str | Path) -> nw.LazyFrame:
     for name, wanted in _LAKE_TYPES.items():
         if name in schema:
             columns.append(nw.col(name).cast(wanted))
-        elif name == "event_raw":
+        elif name == "event_raw":  # the name as the table spells it, as the reader keeps it
             columns.append(nw.col("event").cast(nw.String()).alias(name))
         else:
             columns.append(nw.lit(None, dtype=wanted).alias(name))
@@ -421,6 +414,13 @@ _LAKE_TYPES = {
     "machine_open": nw.Boolean(),
 }
 assert tuple(_LAKE_TYPES) == tuple(EVENT_COLUMNS)
+
+
+def events_source(events: str | Path, engine: str) -> str | Path:
+    """``events`` as where a command reads them: a path (``~`` expanded), or for Spark the name of a
+    table when no such file or folder exists (a misspelt path is then refused as an unknown table)."""
+    path = Path(events).expanduser()
+    return events if engine == "spark" and isinstance(events, str) and not path.exists() else path
 
 
 def engine_where(
@@ -450,6 +450,30 @@ def engine_where(
         engine = engine_for(name, pl.DataFrame(), scratch=scratch)  # refuses the name
     if not check_names:
         return engine
+    # One pass: each distinct (event, bounce_type) pair, with its events that have no date. An ESP's
+    # words would be read as unknown events and unlabelled bounces (a hard bounce missed), and an
+    # undated event is refused by listkit's reader too.
+    undated = nw.col("timestamp").is_null().cast(nw.Int64).sum().alias("undated")
+    pairs = engine.collect(engine.log().group_by("event", "bounce_type").agg(undated))
+    problems = []
+    for column, known in (("event", EVENT_TYPES), ("bounce_type", BOUNCE_VERDICTS)):
+        unknown = sorted(set(pairs[column].drop_nulls()) - set(known))
+        if unknown:
+            shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+            problems.append(
+                (f"the events table's {column} column holds values listkit does not know: {shown}",
+                 f"use listkit's ({', '.join(known)}), or give the file to listkit's reader")
+            )  # fmt: skip
+    if pairs["undated"].sum():
+        problems.append(
+            (f"{pairs['undated'].sum():,} events of the table have no timestamp",
+             "give every event its time, or leave the undated ones out")
+        )  # fmt: skip
+    if problems:
+        engine.close()
+        message, hint = problems[0]
+        raise InputError(message, file=source, hint=hint)
+    return engine
     # An ESP's words would be read as unknown events and unlabelled bounces: a hard bounce missed.
     for column, known in (("event", EVENT_TYPES), ("bounce_type", BOUNCE_VERDICTS)):
         values = engine.collect(engine.log().select(column).unique())[column].drop_nulls()
@@ -473,9 +497,9 @@ __all__ = [
     "PolarsEngine",
     "SparkEngine",
     "as_engine",
-    "canonical_events",
     "engine_for",
     "engine_where",
+    "events_source",
     "lake_events",
     "polars_bounce_key",
     "text_bounce_key",

@@ -64,15 +64,17 @@ class LogSummary:
     engine: str = "polars"
     feedback: dict[str, Any] | None = None
     version: str = dataclasses.field(default_factory=lambda: _listkit_version())
+    #: Where :meth:`load` read it (named by the errors of :meth:`check_matches`).
+    source: str = dataclasses.field(default="the event summary", compare=False)
 
-    def check_matches(self, policy: Policy, *, source: str | Path) -> None:
+    def check_matches(self, policy: Policy) -> None:
         """Raise :class:`~listkit.errors.InputError` when this summary cannot stand for the log in a run
         under ``policy``: another listkit version made it (its mailbox keys may differ), or it was made
         with other :data:`LOG_OPTIONS` or another ``as_of`` than the run would use."""
         if self.version != _listkit_version():
             raise InputError(
                 f"the event summary was made by listkit {self.version}, this is listkit {_listkit_version()}",
-                file=source,
+                file=self.source,
                 hint="make it again with this version's listkit features",
             )
         wanted = log_options(policy)
@@ -81,7 +83,7 @@ class LogSummary:
                 raise InputError(
                     f"the event summary was made with {name} = {self.options.get(name)}, the policy asks "
                     f"for {wanted[name]}",
-                    file=source,
+                    file=self.source,
                     hint="make it again with listkit features and the same --config, or drop the option",
                 )
         # A log without events means the same on any date: only then may the dates differ. Without
@@ -91,7 +93,7 @@ class LogSummary:
             raise InputError(
                 f"the event summary was made as of {self.as_of:%Y-%m-%d %H:%M:%S}, the run asks for "
                 f"{expected:%Y-%m-%d %H:%M:%S}",
-                file=source,
+                file=self.source,
                 hint="make it again with listkit features --as-of, or give the run the same --as-of",
             )
 
@@ -162,6 +164,7 @@ class LogSummary:
             engine=meta["engine"],
             feedback=meta.get("feedback"),
             version=meta.get("listkit_version", ""),
+            source=str(folder),
             **frames,
         )
 

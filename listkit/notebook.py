@@ -6,6 +6,7 @@ notebook run under papermill and ``listkit run`` check the policy and write the 
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from listkit.engines import DEFAULT_ENGINE
@@ -14,19 +15,6 @@ from listkit.export import export, run_inputs
 from listkit.pipeline import run_files
 from listkit.policy import Policy
 from listkit.result import RunResult
-
-#: The parameters of ``notebooks/list_health.ipynb`` that :func:`notebook_result` takes.
-PARAMETERS = (
-    "run_dir",
-    "subscribers",
-    "events",
-    "out_dir",
-    "as_of",
-    "config",
-    "policy",
-    "engine",
-    "features",
-)
 
 
 def parameters(namespace: dict[str, Any]) -> dict[str, Any]:
@@ -73,3 +61,7 @@ def notebook_result(
         inputs = run_inputs(chosen, subscribers=subscribers, events=events, config=config, features=features)
         export(result, out_dir, inputs=inputs, report=False)
     return result
+
+
+#: The parameters of ``notebooks/list_health.ipynb`` that :func:`notebook_result` takes: its arguments.
+PARAMETERS = tuple(inspect.signature(notebook_result).parameters)

@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from listkit.activity import LogSurvey, address_activity, event_context, survey_events
+from listkit.activity import LogSurvey
 from listkit.addresses import check_addresses, in_shared_mailbox
 from listkit.cells import named
 from listkit.changes import changes, load_previous
@@ -30,13 +30,13 @@ from listkit.diagnostics import (
     unknown_event_warnings,
 )
 from listkit.domains import apply_suggestions, check_mx
-from listkit.engagement import event_features, last_engagement_by_address
-from listkit.engines import DEFAULT_ENGINE, LogEngine, engine_for, engine_where
+from listkit.engagement import last_engagement_by_address
+from listkit.engines import DEFAULT_ENGINE, LogEngine, as_engine, engine_for, engine_where, events_source
 from listkit.errors import InputError
 from listkit.feedback import FeedbackResult, read_feedback
 from listkit.formula import unguard
 from listkit.hashing import ledger_is_hashed
-from listkit.log_summary import LogSummary, event_mailbox_keys, summarise_log
+from listkit.log_summary import LogSummary, summarise_log
 from listkit.merge_fields import is_placeholder_name
 from listkit.policy import Policy, parse_as_of
 from listkit.preload import import_in_background
@@ -162,13 +162,14 @@ def run(
     elif events is not None or feedback is not None:
         raise InputError("give run either the events (and feedback) or their summary, not both")
     else:
-        summary.check_matches(policy, source="the event summary")
+        summary.check_matches(policy)
         if summary.survey.rows:
             import_in_background(*ESTIMATOR_MODULES)
+        else:  # a summary of no events serves any date: the policy's, else the latest sign-up
+            as_of = policy.as_of or _latest_signup(subscribers) or EPOCH
+            summary = dataclasses.replace(summary, as_of=as_of)
     survey, as_of, activity = summary.survey, summary.as_of, summary.activity
     event_keys, features, monthly = summary.mailbox_keys, summary.features, summary.monthly
-    if survey.rows == 0:  # no log: the latest sign-up, as for a run without events
-        as_of = policy.as_of or _latest_signup(subscribers) or EPOCH
 
     rows = validate(subscribers, policy=policy)
     if features.is_empty():  # a list without history: nothing to look up among a million keys
@@ -270,24 +271,18 @@ def validate(subscribers: pl.DataFrame, *, policy: Policy | None = None) -> pl.D
 
 
 def score(
-    events: pl.DataFrame | pl.LazyFrame,
+    events: pl.DataFrame | pl.LazyFrame | LogEngine,
     *,
     as_of: datetime | None = None,
     policy: Policy | None = None,
-    mailbox_keys: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The engagement stage: one row per mailbox of the event log with its features and 0-100 score.
 
-    ``as_of`` defaults to the policy's, else the latest event. ``mailbox_keys`` (from
-    :func:`event_mailbox_keys`) saves checking the addresses again when the caller has them.
+    ``as_of`` defaults to the policy's, else the latest event (:func:`summarise_log`'s passes).
     """
     policy = policy or Policy()
-    survey = survey_events(events)
-    as_of = as_of or policy.as_of or survey.latest or EPOCH
-    context = event_context(events, as_of=as_of, policy=policy, survey=survey)
-    activity = address_activity(events, context)
-    keys = mailbox_keys if mailbox_keys is not None else event_mailbox_keys(activity["email"])
-    return event_features(events, keys, as_of=as_of, policy=policy, context=context, activity=activity)
+    policy = policy.replace(as_of=as_of) if as_of is not None else policy
+    return summarise_log(as_engine(events), policy=policy).features
 
 
 def run_files(
@@ -330,10 +325,7 @@ def run_files(
     # An earlier run's output folder: its segment names are kept and ``changes`` is filled in.
     previous_ledger, previous_profiles = _previous_run(previous) if previous is not None else (None, None)
     subscriber_frame = read_subscribers(subscribers, encoding=encoding)
-    summary = None
-    if features is not None:
-        summary = LogSummary.load(features)
-        summary.check_matches(policy, source=features)
+    summary = LogSummary.load(features) if features is not None else None  # run checks it
     with tempfile.TemporaryDirectory(prefix="listkit-run-", dir=scratch) as work:
         event_frame, feedback_result, read = _read_log(
             events, feedback, encoding, stream_events, work, engine
@@ -385,14 +377,11 @@ def summarise_files(
     """
     stages = _Stages(progress)
     policy = _policy(policy, config, as_of)
-    # Where the events live: a folder (any engine), or for Spark a name that is no file (a table).
-    in_place = events is not None and (
-        Path(events).is_dir() or (engine == "spark" and isinstance(events, str) and not Path(events).exists())
-    )
+    source = events_source(events, engine) if events is not None else None
     with tempfile.TemporaryDirectory(prefix="listkit-features-", dir=scratch) as work:
-        if in_place:
+        if isinstance(source, str) or (source is not None and source.is_dir()):  # read where they live
             feedback_result = read_feedback(feedback) if feedback is not None else None
-            log = engine_where(engine, events, scratch=work)
+            log = engine_where(engine, source, scratch=work)
             stages.done("reading")
         else:
             log, feedback_result, read = _read_log(events, feedback, encoding, True, work, engine)

@@ -22,6 +22,7 @@ import listkit
 from listkit.engines import ENGINES, engine_for
 from listkit.errors import ConfigError
 from listkit.policy import Policy
+from listkit.schema import EVENT_COLUMNS
 from listkit.synth import synthesize, write_synthetic
 
 FEEDBACK = Path(__file__).parent / "fixtures" / "feedback"
@@ -214,7 +215,7 @@ def test_a_summary_round_trips_through_its_files(tmp_path):
         value = getattr(summary, field.name)
         if isinstance(value, pl.DataFrame):
             assert getattr(again, field.name).equals(value), field.name
-        elif field.name != "survey":
+        elif field.name != "survey" and field.compare:  # where it was read from is no content
             assert getattr(again, field.name) == value, field.name
     assert dataclasses.replace(again.survey, bounce_reasons=None) == dataclasses.replace(
         summary.survey, bounce_reasons=None
@@ -238,9 +239,7 @@ def test_an_unknown_or_missing_engine_is_a_clear_error(monkeypatch):
 
 def canonical_lake(folder: Path) -> Path:
     """The sample's events as a data lake would hold them: canonical Parquet files split by month."""
-    from listkit.engines import canonical_events
-
-    events = canonical_events(listkit.read_events(SAMPLE / "events.csv")).collect()
+    events = listkit.read_events(SAMPLE / "events.csv").with_columns(pl.col("event").cast(pl.String))
     events.with_columns(month=pl.col("timestamp").dt.strftime("%Y-%m")).write_parquet(
         folder, partition_by="month"
     )
@@ -265,7 +264,7 @@ def test_features_of_a_spark_table_give_the_same_run(tmp_path, sample_run):
     from listkit.engines import SparkEngine
 
     lake = canonical_lake(tmp_path / "lake")
-    SparkEngine(pl.DataFrame(schema={"email": pl.String}))  # the session listkit starts, or the running one
+    SparkEngine(pl.DataFrame(schema=EVENT_COLUMNS))  # the session listkit starts, or the running one
     SparkSession.getActiveSession().read.parquet(str(lake)).createOrReplaceTempView("email_events")
     summary, out = tmp_path / "features.parquet", tmp_path / "out"
     assert run_cli("features", "--events", "email_events", "--out", summary, "--engine", "spark") == 0
@@ -293,6 +292,13 @@ def test_a_lake_in_an_esps_vocabulary_is_refused_with_one_line(engine, tmp_path,
     pl.DataFrame({"email": ["a@x.com"], "timestamp": [AS_OF]}).write_parquet(lake / "part-0.parquet")
     assert run_cli("features", "--events", lake, "--out", tmp_path / "f", "--engine", engine) == 2
     assert "no column event" in capsys.readouterr().err
+    # Undated events are refused, as listkit's reader refuses them.
+    pl.DataFrame(
+        {"email": ["a@x.com"], "event": ["complaint"], "timestamp": [None]},
+        schema_overrides={"timestamp": pl.Datetime("us", "UTC")},
+    ).write_parquet(lake / "part-0.parquet")
+    assert run_cli("features", "--events", lake, "--out", tmp_path / "f", "--engine", engine) == 2
+    assert "no timestamp" in capsys.readouterr().err
     (lake / "part-0.parquet").unlink()
     assert run_cli("features", "--events", lake, "--out", tmp_path / "f", "--engine", engine) == 2
     assert "no Parquet files" in capsys.readouterr().err
