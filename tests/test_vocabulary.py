@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import listkit.readers
 from listkit import read_events, read_subscribers, scan_events
 from listkit.schema import (
     EVENT_ALIASES,
@@ -133,6 +134,22 @@ def test_a_fixture_streamed_from_parquet_reads_as_it_loads(name: str, tmp_path: 
     enums = text.with_columns(pl.col(c).cast(pl.Enum(text[c].drop_nulls().unique().sort())) for c in coded)
     parquet = as_parquet(enums, tmp_path / "enums.parquet")
     assert scan_events(parquet).collect().select(MEANING).equals(loaded.select(MEANING))
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURES))
+def test_meanings_shared_by_hash_collision_are_told_apart(name: str, monkeypatch) -> None:
+    """The reader works out a meaning once per distinct combination of the columns it reads, told apart
+    by a hash checked by a second one: were every combination to share the first hash, the rows
+    would still mean what the fixture says."""
+    expected = read_events(ESP / name)
+    real_hashes = listkit.readers._row_hashes
+
+    def colliding(columns: list[str]) -> tuple[pl.Expr, pl.Expr]:
+        return pl.lit(7, dtype=pl.UInt64), real_hashes(columns)[1]
+
+    monkeypatch.setattr(listkit.readers, "_row_hashes", colliding)
+    assert read_events(ESP / name).equals(expected)
+    assert meanings(expected) == FIXTURES[name][1]
 
 
 def test_brevo_proxy_opens_and_braze_flags_are_machine_opens() -> None:
