@@ -185,10 +185,17 @@ def targets(parts: dict) -> list[dict]:
 
 
 def linear_fit(xs: list[float], ys: list[float]) -> dict:
-    """Least-squares line through ``(xs, ys)``: intercept, slope, each point's residual as a share of its
-    value, and whether every point is within :data:`LINEAR_TOLERANCE` of the line."""
+    """The line through ``(xs, ys)`` with the least squared *relative* residuals: intercept, slope, each
+    point's residual as a share of its value, and whether every point is within
+    :data:`LINEAR_TOLERANCE` of the line.
+
+    Relative, because the verdict is: a plain least-squares fit is ruled by the largest point, so a
+    few percent of noise there tilts the line by tens of percent at the smallest one (whose start-up
+    share is larger), and a straight line is called bent. Weighted by ``1 / y``, every point counts
+    as a share of itself, as it is judged.
+    """
     x, y = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
-    slope, intercept = np.polyfit(x, y, 1)
+    slope, intercept = np.polyfit(x, y, 1, w=1 / y)
     residuals = (y - (intercept + slope * x)) / y
     worst = float(np.max(np.abs(residuals)))
     return {

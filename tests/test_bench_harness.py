@@ -118,6 +118,14 @@ def test_linearity_is_judged_by_the_residuals_of_a_fitted_line():
     assert not bent["linear"] and bent["worst"] > writeup.LINEAR_TOLERANCE
 
 
+def test_a_few_percent_at_the_largest_point_does_not_bend_a_line():
+    # Session 7's Parquet curve (seconds per million events 2.92, 2.14, 2.26: a fixed start-up, then
+    # flat): a plain least-squares fit put the smallest point 24% off the line.
+    events, seconds = [3.40, 34.0, 101.9], [9.9, 72.9, 230.5]
+    fit = writeup.linear_fit(events, seconds)
+    assert fit["linear"] and 2.0 < fit["slope"] < 2.3 and fit["intercept"] > 0
+
+
 @pytest.mark.slow
 def test_a_quick_run_measures_every_row_and_writes_results_doc_and_plot(tmp_path):
     pytest.importorskip("pandas")
