@@ -144,6 +144,10 @@ def store_events(
         if not any(folder.rglob("*.parquet")):  # a log without rows: its empty frame gives the columns
             (folder / f"{PART_COLUMN}=00").mkdir(exist_ok=True)
             frame.write_parquet(folder / f"{PART_COLUMN}=00" / "chunk-000000-0.parquet")
+    except InputError:
+        shutil.rmtree(folder, ignore_errors=True)
+        stream.verify()  # a binary file or an unmatched quote is the error, as when the log is loaded
+        raise
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -100,3 +100,42 @@ def test_a_log_without_rows_streams_to_the_empty_canonical_frame(tmp_path, form)
         pl.DataFrame(schema=dict.fromkeys(("email", "event", "timestamp"), pl.String)).write_parquet(path)
     streamed = listkit.scan_events(path, scratch=tmp_path).collect().drop("log_part")
     assert streamed.equals(listkit.read_events(path)) and streamed.height == 0
+
+
+@pytest.mark.parametrize(
+    ("late", "problem"),
+    [
+        pytest.param(b"nul@example.com,open,2026-01-01T00:00:00Z,\x00\n", "the file is binary", id="nul"),
+        pytest.param(b'quote@example.com,open,2026-01-01T00:00:00Z,"5.1.1\n', "a double quote", id="quote"),
+    ],
+)
+def test_a_file_refused_whole_is_refused_so_however_early_another_problem_is(
+    tmp_path, small_chunks, late, problem
+):
+    """The check of the whole file (NUL bytes, unmatched quotes) runs beside the streamed parse, so a
+    problem of an early row is met first; the whole file's refusal still wins, as when it is loaded."""
+    path = tmp_path / "events.csv"
+    early = b"early@example.com,open,yesterday,\n"  # an unreadable time in the first chunk
+    path.write_bytes(HEADER + early + b"".join(good_rows(3000)) + late)
+    loaded = refusal(listkit.read_events, path)
+    assert loaded[0].startswith(problem)
+    assert refusal(lambda p: listkit.scan_events(p, scratch=tmp_path), path) == loaded
+    assert list(tmp_path.glob("listkit-events-*")) == []
+
+
+def test_a_streamed_file_is_read_once_before_its_rows_arrive(tmp_path, monkeypatch):
+    """The content check does not hold the first chunk back until it has read the whole file."""
+    path = tmp_path / "events.csv"
+    path.write_bytes(HEADER + b"".join(good_rows(50)))
+    started = listkit.sources.threading.Event()
+    checked = listkit.sources._check_content
+
+    def slow_check(*args):
+        started.wait(10)  # until the first chunk has been handed over
+        checked(*args)
+
+    monkeypatch.setattr(listkit.sources, "_check_content", slow_check)
+    stream = listkit.sources.stream_table(path, rows=10)
+    first = next(stream.chunks)
+    started.set()
+    assert first.height == 10 and sum(chunk.height for chunk in stream.chunks) == 40
