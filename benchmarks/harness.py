@@ -79,6 +79,9 @@ class Measured:
     stderr_tail: str = ""
     detail: str = ""  # why it failed, in words
     extra: dict = field(default_factory=dict)  # what the caller adds (stage timings, counts)
+    #: Bytes the machine read from its disks meanwhile (``pgpgin`` of /proc/vmstat; None off Linux): near
+    #: 0 when the inputs stay in the page cache, which the harness fills before each command.
+    disk_read_bytes: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -129,7 +132,7 @@ def measure(
     out_path, err_path = log_dir / f"{name}.stdout", log_dir / f"{name}.stderr"
     report = log_dir / f"{name}.rusage"
     report.unlink(missing_ok=True)
-    machine_before = machine_busy_seconds()
+    machine_before, read_before = machine_busy_seconds(), machine_disk_read_bytes()
     peak_tree: list[int | None] = [None]
     timed_out = threading.Event()
     with out_path.open("wb") as out, err_path.open("wb") as err:
@@ -161,6 +164,7 @@ def measure(
             finished.set()
             raise
         wall, machine_after = time.perf_counter() - started, machine_busy_seconds()
+        read_after = machine_disk_read_bytes()
         finished.set()
         if timer:
             timer.cancel()
@@ -176,6 +180,8 @@ def measure(
     )
     if machine_before is not None and machine_after is not None and wall > 0:
         result.others_cores = max(0.0, machine_after - machine_before - cpu_seconds) / wall
+    if read_before is not None and read_after is not None:
+        result.disk_read_bytes = read_after - read_before
     if returncode != 0:
         result.status, result.detail = _failure(returncode, stderr_tail, timed_out.is_set(), timeout)
     return result
@@ -191,6 +197,16 @@ def machine_busy_seconds() -> float | None:
     # part of user already).
     ticks = [int(x) for x in fields[1:9]]
     return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_disk_read_bytes() -> int | None:
+    """Bytes the whole machine has read from its disks since boot (/proc/vmstat), None off Linux."""
+    try:
+        lines = Path("/proc/vmstat").read_text().splitlines()
+    except OSError:
+        return None
+    counts = dict(line.split() for line in lines if line.count(" ") == 1)
+    return int(counts["pgpgin"]) * 1024 if "pgpgin" in counts else None  # pgpgin counts KiB
 
 
 def _failure(returncode: int, stderr_tail: str, timed_out: bool, timeout: float | None) -> tuple[str, str]:

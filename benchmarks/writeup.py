@@ -83,6 +83,12 @@ def memory(row: dict) -> str:
     return f"{peak / GIB:.2f} GiB" if peak >= GIB else f"{peak / MIB:,.0f} MiB"
 
 
+def disk_read(row: dict) -> str:
+    """What the machine read from disk while ``row``'s command ran, or "-" when not measured."""
+    value = row.get("disk_read_bytes")
+    return "-" if value is None else f"{value / GIB:.1f} GiB"
+
+
 def size(count: int) -> str:
     """A byte count in GiB or MiB."""
     if count >= GIB:
@@ -373,8 +379,9 @@ def _render_scaling(scaling: dict, plot: str | None, reference: dict | None) -> 
         "per "
         "subscriber at every size; `listkit run --no-report`):",
         "",
-        "| subscribers | events | CSV wall | CSV peak | Parquet wall | Parquet peak |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| subscribers | events | CSV wall | CSV peak | CSV read from disk | Parquet wall | Parquet peak "
+        "| Parquet read from disk |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     sizes = dict.fromkeys(p["extra"]["subscribers"] for p in scaling["points"])
     for subscribers in sizes:
@@ -385,7 +392,8 @@ def _render_scaling(scaling: dict, plot: str | None, reference: dict | None) -> 
             (c["extra"]["events"] for c in cells.values() if c["extra"]["events"] is not None), None
         )
         shown = " | ".join(
-            f"{seconds(cells[f])} | {memory(cells[f])}" if f in cells else "- | -" for f in ("csv", "parquet")
+            f"{seconds(cells[f])} | {memory(cells[f])} | {disk_read(cells[f])}" if f in cells else "- | - | -"
+            for f in ("csv", "parquet")
         )
         out.append(f"| {subscribers:,} | {'-' if events is None else f'{events:,}'} | {shown} |")
     out += ["", *scaling_lines(scaling), "", f"Machine: {machine_line(scaling['machine'], reference)}.", ""]

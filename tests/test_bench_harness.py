@@ -7,8 +7,10 @@ and is skipped without it.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -71,6 +73,22 @@ def test_peak_memory_counts_a_grandchild_and_what_the_tree_holds_at_once(tmp_pat
     assert result.peak_process_bytes >= 200 * MIB  # the largest process, exact
     assert result.peak_tree_bytes >= 400 * MIB  # both at once: what ru_maxrss alone would not show
     assert result.peak_bytes == max(result.peak_process_bytes, result.peak_tree_bytes)
+
+
+@pytest.mark.skipif(not Path("/proc/vmstat").exists(), reason="Linux's /proc/vmstat")
+def test_disk_reads_while_a_command_runs_are_counted(tmp_path):
+    # A file written and dropped from the page cache is read from disk again (where the kernel lets a
+    # process drop a file's pages); the count is the machine's, so it is at least that, never negative.
+    path = tmp_path / "data.bin"
+    path.write_bytes(os.urandom(32 * MIB))
+    code = (
+        f"import os; f = os.open({str(path)!r}, os.O_RDONLY); os.fsync(f); "
+        "os.posix_fadvise(f, 0, 0, os.POSIX_FADV_DONTNEED); os.read(f, 64 * 2**20)"
+    )
+    result = harness.measure("reads", python(code), log_dir=tmp_path)
+    assert result.ok and result.disk_read_bytes is not None and result.disk_read_bytes >= 0
+    assert writeup.disk_read(result.to_dict()).endswith(" GiB")
+    assert writeup.disk_read({}) == "-"
 
 
 def test_stage_timings_come_from_the_progress_lines_unless_the_manifest_has_them(tmp_path):
