@@ -86,7 +86,7 @@ def memory(row: dict) -> str:
 def disk_read(row: dict) -> str:
     """What the machine read from disk while ``row``'s command ran, or "-" when not measured."""
     value = row.get("disk_read_bytes")
-    return "-" if value is None else f"{value / GIB:.1f} GiB"
+    return "-" if value is None else size(value)
 
 
 def size(count: int) -> str:

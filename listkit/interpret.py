@@ -38,7 +38,6 @@ __all__ = [
     "Mapper",
     "choose_event_column",
     "event_meaning",
-    "meaning_columns",
     "recognised",
     "resolve_headers",
     "translate",
@@ -203,23 +202,6 @@ def recognised(text: pl.Expr, table: Mapping[str, Any]) -> pl.Expr:
     return pl.when(vocabulary_key(text).is_in(list(table))).then(text)
 
 
-def meaning_columns(headers: list[str], found: Mapping[str, int]) -> list[int]:
-    """The indexes of the columns :func:`event_meaning` reads: the event name, every subtype column and
-    ``machine_open``. A row's meaning is a function of these alone, so a reader may work it out once
-    per distinct combination of their values (an export has a few dozen) rather than once per row."""
-    machine = [found["machine_open"]] if "machine_open" in found else []
-    return sorted({found["event"], *(index for index, _ in _subtype_columns(headers, found)), *machine})
-
-
-def _subtype_columns(headers: list[str], found: Mapping[str, int]) -> list[tuple[int, str]]:
-    """(index, vocabulary key) of each subtype column present, but the one holding the event name."""
-    return [
-        (index, key)
-        for index, key in enumerate(vocabulary_keys(headers))
-        if key in _SUBTYPES and index != found["event"]
-    ]
-
-
 def event_meaning(
     headers: list[str], found: Mapping[str, int], mapped: Mapper
 ) -> tuple[list[dict[str, pl.Expr]], dict[str, pl.Expr]]:
@@ -234,7 +216,9 @@ def event_meaning(
     """
     name = pl.col(f"{_HELPER}name")
     subtypes = [
-        mapped(index, _SUBTYPES[key], _SUBTYPE_DTYPE) for index, key in _subtype_columns(headers, found)
+        mapped(index, _SUBTYPES[key], _SUBTYPE_DTYPE)
+        for index, key in enumerate(vocabulary_keys(headers))
+        if key in _SUBTYPES and index != found["event"]
     ]
     mapped_step = {
         f"{_HELPER}name": mapped(found["event"], _NAMES, _NAME_DTYPE),

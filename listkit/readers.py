@@ -34,7 +34,6 @@ from listkit.interpret import (
     Mapper,
     choose_event_column,
     event_meaning,
-    meaning_columns,
     recognised,
     resolve_headers,
     translate,
@@ -53,7 +52,6 @@ __all__ = ["read_events", "read_subscribers", "scan_events"]
 CHUNK_ROWS = 500_000
 _ROW = "__listkit_source_row"
 _READ = "__listkit_time_read"
-_MEANING = "__listkit_meaning_of_"
 
 
 def read_subscribers(source: str | Path | bytes, *, encoding: str | None = None) -> pl.DataFrame:
@@ -215,16 +213,7 @@ class _EventPlan:
 
         stamp = columns[self.found["timestamp"]]
         time_steps, timestamp = read_times(pl.col(stamp), chunk.schema[stamp], self.spellings)
-        # The meaning of each distinct combination of the columns it reads, gathered for the rows:
-        # worked out row by row, it was three quarters of the chunk's cost (0.13 s of 0.16 s per
-        # 500,000 events of synth's log).
-        read = [columns[index] for index in meaning_columns(self.headers, self.found)]
-        distinct, combination = _combinations(chunk.select(read))
-        meaning_steps, meaning = event_meaning(self.headers, self.found, _mapper(distinct, columns))
-        meanings = distinct.lazy()
-        for step in meaning_steps:
-            meanings = meanings.with_columns(**step)
-        meanings = meanings.select(**meaning).collect()
+        meaning_steps, meaning = event_meaning(self.headers, self.found, _mapper(chunk))
         canonical = {
             "source_row": pl.col(_ROW),
             "email": text("email"),
@@ -233,13 +222,10 @@ class _EventPlan:
             "campaign": text("campaign"),
             "smtp_status": text("smtp_status"),
             "user_agent": text("user_agent"),
-            **{name: pl.col(_MEANING + name) for name in meaning},
+            **meaning,
         }
         helped = chunk.lazy().with_row_index(_ROW, offset=first_row)
-        helped = helped.with_columns(
-            meanings[name].gather(combination).alias(_MEANING + name) for name in meaning
-        )
-        for step in time_steps:
+        for step in [*time_steps, *meaning_steps]:
             helped = helped.with_columns(**step)
         frame = helped.select(
             *(canonical[name].cast(dtype).alias(name) for name, dtype in EVENT_COLUMNS.items()),
@@ -252,10 +238,10 @@ class _EventPlan:
         return frame
 
     def _refuse_time(
-        self, chunk: pl.DataFrame, frame: pl.DataFrame, read_ok: pl.Series, first_row: int
+        self, chunk: pl.DataFrame, frame: pl.DataFrame, times_read: pl.Series, first_row: int
     ) -> None:
         """Raise the InputError of the first row of ``chunk`` whose timestamp was not read (error path)."""
-        index = int(read_ok.not_().arg_true()[0])
+        index = int(times_read.not_().arg_true()[0])
         column = chunk.to_series(self.found["timestamp"])
         typed = column.dtype.is_temporal()  # never cast to text: far outside the calendar, polars panics
         given = None if typed else text_series(column)[index]
@@ -267,50 +253,19 @@ class _EventPlan:
         raise InputError(problem, file=self.name, row=first_row + index, column=header, hint=hint)
 
 
-def _combinations(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
-    """The distinct rows of ``frame``, and for each row the index of its own among them.
-
-    Rows are told apart by a 64-bit hash, checked by a second one (as the activity pass checks its
-    address hashes): a join on the text cost twice as much. Should two different rows share the
-    first hash, their second hashes tell, and the rows are matched by their values instead.
-    """
-    key, check = _row_hashes(frame.columns)
-    keyed = frame.select(key=key, check=check)
-    firsts = keyed.with_row_index("at").filter(pl.col("key").is_first_distinct())
-    positions = pl.int_range(firsts.height, dtype=pl.UInt32, eager=True)
-    index = keyed.get_column("key").replace_strict(firsts["key"], positions, return_dtype=pl.UInt32)
-    if keyed.get_column("check").equals(firsts["check"].gather(index), check_names=False):
-        return frame[firsts["at"]], index
-    distinct = frame.unique(maintain_order=True)
-    numbered = distinct.with_row_index("at")
-    matched = frame.join(numbered, on=frame.columns, how="left", nulls_equal=True, maintain_order="left")
-    return distinct, matched.get_column("at")
-
-
-def _row_hashes(columns: list[str]) -> tuple[pl.Expr, pl.Expr]:
-    """Two independent 64-bit hashes of each row of ``columns``."""
-    row = pl.struct(columns)
-    return row.hash(seed=0), row.hash(seed=1)
-
-
-def _mapper(distinct: pl.DataFrame, columns: list[str]) -> Mapper:
-    """Each distinct value of a column translated once, then a hash replace of the column (in memory).
-
-    ``distinct`` holds the columns the meaning is read from, named as in the chunk, whose column
-    names by index are ``columns``.
-    """
+def _mapper(chunk: pl.DataFrame) -> Mapper:
+    """Each distinct value of a column translated once, then a hash replace of the column (in memory)."""
 
     def mapped(index: int, table: Mapping, dtype: pl.DataType) -> pl.Expr:
-        header = columns[index]
-        source_dtype = distinct.schema[header]
+        header, source_dtype = chunk.columns[index], chunk.dtypes[index]
         column = pl.col(header)
         if source_dtype == dtype:
             return column
-        known = text_series(distinct.get_column(header)).drop_nulls().unique().to_frame("v")
-        known = known.select(recognised(pl.col("v"), table)).to_series().drop_nulls()
-        values = translate(known, table, dtype)
+        distinct = text_series(chunk.to_series(index)).drop_nulls().unique().to_frame("v")
+        distinct = distinct.select(recognised(pl.col("v"), table)).to_series().drop_nulls()
+        values = translate(distinct, table, dtype)
         text = text_of(column, source_dtype)
-        return text.replace_strict(known, values, default=None, return_dtype=dtype)
+        return text.replace_strict(distinct, values, default=None, return_dtype=dtype)
 
     return mapped
 

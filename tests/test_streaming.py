@@ -123,19 +123,37 @@ def test_a_file_refused_whole_is_refused_so_however_early_another_problem_is(
     assert list(tmp_path.glob("listkit-events-*")) == []
 
 
-def test_a_streamed_file_is_read_once_before_its_rows_arrive(tmp_path, monkeypatch):
-    """The content check does not hold the first chunk back until it has read the whole file."""
+def test_the_first_chunk_does_not_wait_for_the_whole_files_content_check(tmp_path, monkeypatch):
+    """The check of the whole file runs beside the parse: the first chunk arrives before it ends."""
     path = tmp_path / "events.csv"
     path.write_bytes(HEADER + b"".join(good_rows(50)))
-    started = listkit.sources.threading.Event()
+    first_chunk_arrived = listkit.sources.threading.Event()
+    waited: list[bool] = []
     checked = listkit.sources._check_content
 
     def slow_check(*args):
-        started.wait(10)  # until the first chunk has been handed over
+        waited.append(first_chunk_arrived.wait(10))  # False if the first chunk waited for the check
         checked(*args)
 
     monkeypatch.setattr(listkit.sources, "_check_content", slow_check)
     stream = listkit.sources.stream_table(path, rows=10)
     first = next(stream.chunks)
-    started.set()
+    first_chunk_arrived.set()
     assert first.height == 10 and sum(chunk.height for chunk in stream.chunks) == 40
+    assert waited == [True]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(b"email,event,timestamp,x\0\n", id="header-only-with-nul"),
+        pytest.param(
+            HEADER + b"".join(good_rows(20)) + b"short@example.com,open\n" + b'"\n', id="ragged-and-quote"
+        ),
+    ],
+)
+def test_the_whole_files_refusal_is_the_same_streamed_and_loaded(tmp_path, small_chunks, data):
+    path = tmp_path / "events.csv"
+    path.write_bytes(data)
+    loaded = refusal(listkit.read_events, path)
+    assert refusal(lambda p: listkit.scan_events(p, scratch=tmp_path), path) == loaded
