@@ -244,5 +244,7 @@ def summarise_log(
         features=features,
         monthly=monthly,
         engine=engine.name,
-        feedback={"feedback": feedback.stats, "feedback_problems": feedback.problems} if feedback else None,
+        feedback=None
+        if feedback is None
+        else {"feedback": feedback.stats, "feedback_problems": feedback.problems},
     )

@@ -142,12 +142,10 @@ def store_events(
         if not any(folder.rglob("*.parquet")):  # a log without rows: its empty frame gives the columns
             (folder / f"{PART_COLUMN}=00").mkdir(exist_ok=True)
             frame.write_parquet(folder / f"{PART_COLUMN}=00" / "chunk-000000-0.parquet")
-    except InputError:
+    except BaseException as error:
         shutil.rmtree(folder, ignore_errors=True)
-        stream.verify()  # a binary file or an unmatched quote is the error, as when the log is loaded
-        raise
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(error, InputError):  # a binary file or an unmatched quote is the error, as loaded
+            stream.verify()
         raise
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return folder

@@ -380,10 +380,9 @@ class _CsvFile:
         if check_now:
             _check_content(src, content)
         else:
-            checking = threading.Thread(
+            threading.Thread(
                 target=_check_content, args=(src, content), name="listkit-csv-check", daemon=True
-            )
-            checking.start()
+            ).start()
         try:
             headers, separator, header_end = _sniff_header(head, src.name, whole=len(head) < _HEAD_BYTES)
         except InputError:
